@@ -5,4 +5,30 @@ initialization and momentum in deep learning*, as optax transforms, Flax
 initializers and jit-compiled experiments.
 """
 
+from jaxmomentum import schedules as schedules
+from jaxmomentum._adaptive import scale_by_adam as scale_by_adam
+from jaxmomentum._alias import adam as adam
+from jaxmomentum._alias import cm as cm
+from jaxmomentum._alias import nag as nag
+from jaxmomentum._alias import rmsprop as rmsprop
+from jaxmomentum._momentum import ClassicalMomentumState as ClassicalMomentumState
+from jaxmomentum._momentum import classical_momentum as classical_momentum
+from jaxmomentum._momentum import nag_eval_params as nag_eval_params
+from jaxmomentum._momentum import NesterovMomentumState as NesterovMomentumState
+from jaxmomentum._momentum import nesterov_momentum as nesterov_momentum
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "ClassicalMomentumState",
+    "NesterovMomentumState",
+    "adam",
+    "classical_momentum",
+    "cm",
+    "nag",
+    "nag_eval_params",
+    "nesterov_momentum",
+    "rmsprop",
+    "scale_by_adam",
+    "schedules",
+]

@@ -16,9 +16,15 @@ import numpy as np
 
 
 def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
+  if math.isinf(high) and math.isinf(low):
+    return "a finite number"
+  if math.isinf(high):
+    return f"{'>' if low_open else '>='} {low:g}"
+  if math.isinf(low):
+    return f"{'<' if high_open else '<='} {high:g}"
   left = "(" if low_open else "["
   right = ")" if high_open else "]"
-  return f"{left}{low:g}, {high:g}{right}"
+  return f"in {left}{low:g}, {high:g}{right}"
 
 
 def is_checkable(value: Any) -> bool:
@@ -56,7 +62,7 @@ def check_range(
   if np.any(bad):
     shown = value if arr.ndim == 0 else arr[bad].tolist()
     raise ValueError(
-        f"{name} must be in {_interval(low, high, low_open, high_open)}, "
+        f"{name} must be {_interval(low, high, low_open, high_open)}, "
         f"got {shown!r}")
 
 

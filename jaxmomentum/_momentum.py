@@ -1,0 +1,262 @@
+"""Sutskever-form classical momentum and Nesterov momentum as optax transforms.
+
+Both transforms act on updates that are already scaled by the learning rate,
+``u_t = -ε_t ∇f``, so the learning rate sits *inside* the velocity as in
+Sutskever et al. (2013), Eqs. 1-4. ``jaxmomentum.cm`` and ``jaxmomentum.nag``
+are these transforms chained after ``optax.scale_by_learning_rate``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Optional
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxmomentum._validation import check_range
+
+ScalarOrSchedule = optax.ScalarOrSchedule
+
+
+def value_at(hparam: ScalarOrSchedule, count: chex.Numeric) -> chex.Numeric:
+  """The value of a hyperparameter at step ``count`` (schedules are called)."""
+  return hparam(count) if callable(hparam) else hparam
+
+
+def _canonical_dtype(dtype: Optional[Any]) -> Optional[Any]:
+  """``dtype`` as JAX will store it (float64 -> float32 without x64)."""
+  return None if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
+
+
+def _float_scalar(value: chex.Numeric) -> jax.Array:
+  """A scalar in the default float dtype (float64 only when x64 is enabled)."""
+  return jnp.asarray(value, dtype=jnp.result_type(float))
+
+
+class ClassicalMomentumState(NamedTuple):
+  """State of :func:`classical_momentum`."""
+
+  count: chex.Array  # int32 scalar: the number of updates applied so far.
+  velocity: optax.Updates  # v_t
+
+
+def classical_momentum(
+    momentum: ScalarOrSchedule,
+    accumulator_dtype: Optional[Any] = None,
+) -> optax.GradientTransformation:
+  r"""Classical momentum (CM) acting on learning-rate-scaled updates.
+
+  Given incoming updates :math:`u_t = -\varepsilon_t \nabla f(\theta_t)`
+  (already multiplied by the learning rate), this keeps the velocity of
+  Sutskever et al. (2013), Eqs. 1-2, and returns it as the update:
+
+  .. math::
+
+    v_{t+1} = \mu_t v_t + u_t, \qquad \theta_{t+1} = \theta_t + v_{t+1}.
+
+  Because the learning rate is already inside :math:`u_t`, a changing
+  :math:`\varepsilon_t` does not rescale the accumulated velocity (unlike
+  ``optax.trace`` followed by a learning rate, or ``torch.optim.SGD``).
+
+  Args:
+    momentum: :math:`\mu_t \in [0, 1]`, a float, an array (e.g. traced under
+      ``vmap``) or a schedule ``count -> μ``; ``count`` starts at 0 for the
+      first update.
+    accumulator_dtype: dtype of the velocity (e.g. ``jnp.float32`` for
+      ``bfloat16`` params); ``None`` uses the dtype of the params. The returned
+      updates always have the dtype of the incoming updates.
+
+  Returns:
+    An ``optax.GradientTransformation`` with state
+    :class:`ClassicalMomentumState`.
+
+  Example:
+    >>> import optax, jax.numpy as jnp, jaxmomentum
+    >>> opt = optax.chain(optax.scale_by_learning_rate(0.1),
+    ...                   jaxmomentum.classical_momentum(0.9))
+    >>> params = jnp.array([1.0, -2.0])
+    >>> state = opt.init(params)
+    >>> updates, state = opt.update(2 * params, state)  # grad of |x|^2
+
+  References:
+    Sutskever, Martens, Dahl & Hinton, *On the importance of initialization
+    and momentum in deep learning*, ICML 2013, Eqs. 1-2. Polyak (1964).
+  """
+  check_range("momentum", momentum, 0.0, 1.0)
+  accumulator_dtype = _canonical_dtype(accumulator_dtype)
+
+  def init_fn(params):
+    return ClassicalMomentumState(
+        count=jnp.zeros([], jnp.int32),
+        velocity=optax.tree.zeros_like(params, dtype=accumulator_dtype))
+
+  def update_fn(updates, state, params=None):
+    del params
+    mu = value_at(momentum, state.count)
+    velocity = jax.tree.map(lambda u, v: (mu * v + u).astype(v.dtype),
+                            updates, state.velocity)
+    new_updates = jax.tree.map(lambda v, u: v.astype(u.dtype), velocity,
+                               updates)
+    new_state = ClassicalMomentumState(
+        count=optax.safe_increment(state.count), velocity=velocity)
+    return new_updates, new_state
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+class NesterovMomentumState(NamedTuple):
+  """State of :func:`nesterov_momentum`.
+
+  The params the caller holds are the look-ahead point
+  :math:`\\phi_t = \\theta_t + \\mu v_t` with :math:`\\mu` =
+  ``lookahead_momentum``; :func:`nag_eval_params` returns :math:`\\theta_t`.
+  """
+
+  count: chex.Array  # int32 scalar: the number of updates applied so far.
+  velocity: optax.Updates  # v_t
+  lookahead_momentum: chex.Array  # μ in φ_t = θ_t + μ v_t (float scalar).
+
+
+def nesterov_momentum(
+    momentum: ScalarOrSchedule,
+    accumulator_dtype: Optional[Any] = None,
+) -> optax.GradientTransformation:
+  r"""Nesterov's accelerated gradient (NAG) in the Sutskever form.
+
+  Sutskever et al. (2013), Eqs. 3-4, with learning-rate-scaled incoming
+  updates :math:`u_t = -\varepsilon_t \nabla f(\theta_t + \mu_t v_t)`:
+
+  .. math::
+
+    v_{t+1} = \mu_t v_t + u_t, \qquad \theta_{t+1} = \theta_t + v_{t+1}.
+
+  **Which variable is stored.** The params the caller holds (and computes
+  gradients at) are the look-ahead point
+  :math:`\phi_t = \theta_t + \mu_t v_t`, as in ``optax.sgd(nesterov=True)``
+  and ``torch.optim.SGD(nesterov=True)``, so a training loop is unchanged. The
+  returned update moves :math:`\phi_t` to :math:`\phi_{t+1}`:
+
+  .. math::
+
+    \phi_{t+1} - \phi_t = \mu_{t+1} v_{t+1} + u_t
+        + (\mu_t - \tilde\mu_t)\, v_t ,
+
+  where :math:`\tilde\mu_t` (``state.lookahead_momentum``) is the momentum
+  that was used to form :math:`\phi_t`; it equals :math:`\mu_t` whenever
+  ``momentum`` is a float or a schedule given here, so the last term vanishes
+  and the iterates are exactly Eqs. 3-4 for any schedules of μ and ε. (Under
+  ``optax.inject_hyperparams`` the next value of μ is unknown one step ahead;
+  the look-ahead then uses the previous step's μ, and
+  :func:`nag_eval_params` stays exact because it reads
+  ``lookahead_momentum``.) With constant μ and ε this coincides with
+  ``optax.sgd(ε, μ, nesterov=True)`` and ``torch.optim.SGD(nesterov=True)``.
+
+  Args:
+    momentum: :math:`\mu_t \in [0, 1]`, a float, an array (e.g. traced under
+      ``vmap``) or a schedule ``count -> μ``; ``count`` starts at 0.
+    accumulator_dtype: dtype of the velocity; ``None`` uses the params' dtype.
+
+  Returns:
+    An ``optax.GradientTransformation`` with state
+    :class:`NesterovMomentumState`.
+
+  Example:
+    >>> import optax, jax.numpy as jnp, jaxmomentum
+    >>> opt = optax.chain(optax.scale_by_learning_rate(0.1),
+    ...                   jaxmomentum.nesterov_momentum(0.9))
+    >>> phi = jnp.array([1.0, -2.0])
+    >>> state = opt.init(phi)
+    >>> updates, state = opt.update(2 * phi, state)  # grad at look-ahead
+    >>> phi = optax.apply_updates(phi, updates)
+    >>> theta = jaxmomentum.nag_eval_params(state, phi)
+
+  References:
+    Sutskever, Martens, Dahl & Hinton, *On the importance of initialization
+    and momentum in deep learning*, ICML 2013, Eqs. 3-4. Nesterov (1983).
+  """
+  check_range("momentum", momentum, 0.0, 1.0)
+  accumulator_dtype = _canonical_dtype(accumulator_dtype)
+
+  def init_fn(params):
+    return NesterovMomentumState(
+        count=jnp.zeros([], jnp.int32),
+        velocity=optax.tree.zeros_like(params, dtype=accumulator_dtype),
+        lookahead_momentum=_float_scalar(value_at(momentum, 0)))
+
+  def update_fn(updates, state, params=None):
+    del params
+    mu = value_at(momentum, state.count)
+    mu_next = value_at(momentum, optax.safe_increment(state.count))
+    correction = mu - state.lookahead_momentum  # zero unless μ was injected
+
+    velocity = jax.tree.map(lambda u, v: (mu * v + u).astype(v.dtype),
+                            updates, state.velocity)
+    # One fused elementwise pass under jit: reads u, v; writes v_new, update.
+    new_updates = jax.tree.map(
+        lambda v_new, u, v: (mu_next * v_new + u + correction * v).astype(
+            u.dtype),
+        velocity, updates, state.velocity)
+    new_state = NesterovMomentumState(
+        count=optax.safe_increment(state.count),
+        velocity=velocity,
+        lookahead_momentum=jnp.asarray(
+            mu_next, state.lookahead_momentum.dtype))
+    return new_updates, new_state
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _is_nag_state(x) -> bool:
+  return isinstance(x, NesterovMomentumState)
+
+
+def _is_skipped(x) -> bool:
+  return x is None or isinstance(x, optax.MaskedNode)
+
+
+def nag_eval_params(opt_state: optax.OptState, params: optax.Params
+                    ) -> optax.Params:
+  r"""The NAG iterate :math:`\theta_t` from the look-ahead params :math:`\phi_t`.
+
+  .. math::  \theta_t = \phi_t - \tilde\mu_t v_t
+
+  with :math:`v_t` and :math:`\tilde\mu_t` read from every
+  :class:`NesterovMomentumState` found anywhere inside ``opt_state`` (through
+  ``optax.chain``, ``optax.inject_hyperparams``, ``optax.masked`` and
+  ``optax.multi_transform``). Leaves that no NAG state covers are returned
+  unchanged. Evaluate the objective at these params to report the paper's
+  :math:`f(\theta_t)`.
+
+  Args:
+    opt_state: the state of an optimizer containing :func:`nesterov_momentum`
+      (e.g. ``jaxmomentum.nag``).
+    params: the params the training loop holds (the look-ahead point).
+
+  Returns:
+    Params of the same structure and dtypes.
+
+  Raises:
+    ValueError: if ``opt_state`` holds no ``NesterovMomentumState``.
+
+  Example:
+    >>> import jax.numpy as jnp, optax, jaxmomentum
+    >>> opt = jaxmomentum.nag(0.1, 0.9)
+    >>> params = jnp.ones(3)
+    >>> state = opt.init(params)
+    >>> theta = jaxmomentum.nag_eval_params(state, params)
+  """
+  states = [s for s in jax.tree.leaves(opt_state, is_leaf=_is_nag_state)
+            if _is_nag_state(s)]
+  if not states:
+    raise ValueError(
+        "nag_eval_params: opt_state holds no NesterovMomentumState; build the "
+        "optimizer with jaxmomentum.nag or jaxmomentum.nesterov_momentum.")
+  for state in states:
+    mu = state.lookahead_momentum
+    params = jax.tree.map(
+        lambda v, p, mu=mu: p if _is_skipped(v) else (p - mu * v).astype(
+            p.dtype),
+        state.velocity, params, is_leaf=_is_skipped)
+  return params

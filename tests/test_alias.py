@@ -1,0 +1,228 @@
+"""Generic checks every public optimizer gets for free (a table of cases)."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxmomentum as jm
+from jaxmomentum import schedules
+
+# name: (factory(learning_rate) -> optimizer, learning rate that converges)
+_OPTIMIZERS_UNDER_TEST = {
+    "cm": (lambda lr: jm.cm(lr, 0.9), 1e-3),
+    "cm_schedule": (lambda lr: jm.cm(lr, schedules.sutskever_schedule(0.99)),
+                    1e-3),
+    "nag": (lambda lr: jm.nag(lr, 0.9), 1e-3),
+    "nag_schedule": (
+        lambda lr: jm.nag(lr, schedules.low_momentum_finetuning(
+            schedules.sutskever_schedule(0.99), total_steps=2000)), 1e-3),
+    "adam": (lambda lr: jm.adam(lr), 3e-2),
+    "adam_no_bias_correction": (
+        lambda lr: jm.adam(lr, bias_correction=False), 3e-2),
+    "rmsprop": (lambda lr: jm.rmsprop(lr), 3e-3),
+    "rmsprop_centered_momentum": (
+        lambda lr: jm.rmsprop(lr, centered=True, momentum=0.9), 1e-3),
+}
+NAMES = list(_OPTIMIZERS_UNDER_TEST)
+
+
+def _quadratic(params):
+  return jnp.sum(jnp.array([1.0, 10.0]) * (params["x"] - 1.0) ** 2)
+
+
+def _rosenbrock(params):
+  x, y = params["x"][0], params["x"][1]
+  return (1 - x) ** 2 + 100.0 * (y - x ** 2) ** 2
+
+
+def _minimize(opt, loss, params, num_steps):
+  state = opt.init(params)
+
+  def body(carry, _):
+    params, state = carry
+    updates, state = opt.update(jax.grad(loss)(params), state, params)
+    return (optax.apply_updates(params, updates), state), None
+
+  (params, state), _ = jax.lax.scan(body, (params, state), length=num_steps)
+  return params, state
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("problem", ["quadratic", "rosenbrock"])
+def test_converges(name, problem):
+  factory, lr = _OPTIMIZERS_UNDER_TEST[name]
+  loss = {"quadratic": _quadratic, "rosenbrock": _rosenbrock}[problem]
+  params = {"x": jnp.array([-1.0, 2.0])}
+  start = loss(params)
+  final, _ = jax.jit(lambda p: _minimize(factory(lr), loss, p,
+                                         2000))(params)
+  assert float(loss(final)) < 1e-2 * float(start), float(loss(final))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_recompilation_on_second_call(name):
+  factory, lr = _OPTIMIZERS_UNDER_TEST[name]
+  opt = factory(lr)
+  params = {"x": jnp.ones(4)}
+  state = opt.init(params)
+  update = jax.jit(opt.update)
+  for _ in range(3):
+    updates, state = update(params, state, params)
+  assert update._cache_size() == 1
+
+
+_INJECTABLE = {
+    "cm": (jm.cm, {"learning_rate": 1e-3, "momentum": 0.9}),
+    "nag": (jm.nag, {"learning_rate": 1e-3, "momentum": 0.9}),
+    "adam": (jm.adam, {"learning_rate": 0.05, "b1": 0.8}),
+    "rmsprop": (jm.rmsprop, {"learning_rate": 0.01, "decay": 0.9,
+                             "momentum": 0.5}),
+}
+
+
+@pytest.mark.parametrize("name", list(_INJECTABLE))
+def test_same_result_under_inject_hyperparams(name):
+  factory, kwargs = _INJECTABLE[name]
+  params = {"x": jnp.array([-1.0, 2.0])}
+  direct, _ = _minimize(factory(**kwargs), _rosenbrock, params, 50)
+  injected_opt = optax.inject_hyperparams(factory)(**kwargs)
+  injected, state = _minimize(injected_opt, _rosenbrock, params, 50)
+  chex.assert_trees_all_close(direct, injected, rtol=1e-6)
+  # The hyperparameters are visible (and settable) in the state.
+  assert state.hyperparams["learning_rate"] == np.float32(
+      kwargs["learning_rate"])
+  assert np.all(np.isfinite(direct["x"]))
+  assert np.max(np.abs(direct["x"] - params["x"])) > 1e-2
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16, jnp.float32])
+def test_keeps_dtypes(name, dtype):
+  factory, lr = _OPTIMIZERS_UNDER_TEST[name]
+  opt = factory(lr)
+  params = {"x": jnp.ones(3, dtype), "y": jnp.ones((2, 2), dtype)}
+  state = opt.init(params)
+  updates, new_state = jax.jit(opt.update)(params, state, params)
+  chex.assert_trees_all_equal_dtypes(updates, params)
+  # The state keeps its dtypes from step to step (no silent upcasts).
+  chex.assert_trees_all_equal_dtypes(new_state, state)
+
+
+@pytest.mark.parametrize("factory", [jm.cm, jm.nag])
+def test_accumulator_dtype(factory):
+  opt = factory(0.1, 0.9, accumulator_dtype=jnp.float32)
+  params = jnp.ones(3, jnp.bfloat16)
+  state = opt.init(params)
+  updates, state = jax.jit(opt.update)(params, state)
+  assert updates.dtype == jnp.bfloat16
+  assert state[1].velocity.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_none_and_empty_leaves(name):
+  factory, lr = _OPTIMIZERS_UNDER_TEST[name]
+  opt = factory(lr)
+  params = {"a": jnp.ones(2), "none": None, "empty": jnp.zeros((0, 3)),
+            "nested": {"b": jnp.ones((1,))}}
+  state = opt.init(params)
+  updates, _ = jax.jit(opt.update)(params, state, params)
+  assert updates["none"] is None
+  assert updates["empty"].shape == (0, 3)
+  assert jnp.all(jnp.isfinite(updates["a"]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_inside_chain_and_multi_transform(name):
+  factory, lr = _OPTIMIZERS_UNDER_TEST[name]
+  params = {"w": jnp.array([1.0, -1.0]), "b": jnp.array([0.5])}
+  opt = optax.multi_transform(
+      {"ours": optax.chain(optax.clip_by_global_norm(1.0), factory(lr)),
+       "frozen": optax.set_to_zero()},
+      {"w": "ours", "b": "frozen"})
+  state = opt.init(params)
+  grads = {"w": jnp.array([0.3, 0.4]), "b": jnp.array([1.0])}
+  updates, state = opt.update(grads, state, params)
+  alone = factory(lr)
+  expected, _ = alone.update(grads["w"], alone.init(params["w"]),
+                             params["w"])
+  np.testing.assert_allclose(updates["w"], expected, rtol=1e-6)
+  np.testing.assert_array_equal(updates["b"], 0.0)
+
+
+@pytest.mark.parametrize("factory", [jm.cm, jm.nag])
+def test_vmap_over_learning_rate_and_momentum_grid_equals_loop(factory):
+  lrs = jnp.array([1e-3, 3e-3, 1e-2])
+  mus = jnp.array([0.0, 0.9, 0.99])
+  params = {"x": jnp.array([-1.0, 2.0])}
+
+  def run(lr, mu):
+    final, _ = _minimize(factory(lr, mu), _rosenbrock, params, 100)
+    return final
+
+  grid = jax.jit(jax.vmap(jax.vmap(run, (None, 0)), (0, None)))(lrs, mus)
+  for i, lr in enumerate(lrs):
+    for j, mu in enumerate(mus):
+      single = run(float(lr), float(mu))
+      np.testing.assert_allclose(grid["x"][i, j], single["x"], rtol=1e-5,
+                                 atol=1e-7)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_jit_equals_no_jit(name):
+  factory, lr = _OPTIMIZERS_UNDER_TEST[name]
+  opt = factory(lr)
+  params = {"x": jnp.array([-1.0, 2.0])}
+  state = opt.init(params)
+  eager, jitted = (params, state), (params, state)
+  for _ in range(5):
+    g = jax.grad(_rosenbrock)(eager[0])
+    u, s = opt.update(g, eager[1], eager[0])
+    eager = (optax.apply_updates(eager[0], u), s)
+    g = jax.grad(_rosenbrock)(jitted[0])
+    u, s = jax.jit(opt.update)(g, jitted[1], jitted[0])
+    jitted = (optax.apply_updates(jitted[0], u), s)
+  chex.assert_trees_all_close(eager, jitted, rtol=1e-6)
+
+
+# factory, kwargs, the argument the error must name, a fragment of the range
+_BAD_HYPERPARAMETERS = [
+    (jm.cm, {"learning_rate": -0.1, "momentum": 0.9}, "learning_rate", "> 0"),
+    (jm.cm, {"learning_rate": 0.0, "momentum": 0.9}, "learning_rate", "> 0"),
+    (jm.cm, {"learning_rate": 0.1, "momentum": 1.5}, "momentum", "[0, 1]"),
+    (jm.nag, {"learning_rate": 0.1, "momentum": -0.1}, "momentum", "[0, 1]"),
+    (jm.nag, {"learning_rate": float("nan"), "momentum": 0.9},
+     "learning_rate", "> 0"),
+    (jm.nag, {"learning_rate": jnp.array([0.1, -1.0]), "momentum": 0.9},
+     "learning_rate", "> 0"),
+    (jm.adam, {"b1": 1.0}, "b1", "[0, 1)"),
+    (jm.adam, {"b2": -0.5}, "b2", "[0, 1)"),
+    (jm.adam, {"eps": -1e-8}, "eps", ">= 0"),
+    (jm.adam, {"eps_root": -1.0}, "eps_root", ">= 0"),
+    (jm.rmsprop, {"decay": 1.0}, "decay", "[0, 1)"),
+    (jm.rmsprop, {"momentum": 2.0}, "momentum", "[0, 1]"),
+    (jm.rmsprop, {"learning_rate": -1.0}, "learning_rate", "> 0"),
+    (jm.classical_momentum, {"momentum": 1.01}, "momentum", "[0, 1]"),
+    (jm.nesterov_momentum, {"momentum": -1}, "momentum", "[0, 1]"),
+]
+
+
+@pytest.mark.parametrize("factory,kwargs,arg,allowed", _BAD_HYPERPARAMETERS)
+def test_bad_hyperparameters_raise_naming_the_argument(factory, kwargs, arg,
+                                                       allowed):
+  with pytest.raises(ValueError) as err:
+    factory(**kwargs)
+  assert str(err.value).startswith(f"{arg} must be")
+  assert allowed in str(err.value)
+
+
+def test_non_numeric_hyperparameter_is_a_type_error():
+  with pytest.raises(TypeError, match="momentum must be a number"):
+    jm.cm(0.1, "high")
+
+
+def test_schedules_and_tracers_are_accepted_unchecked():
+  jm.nag(optax.constant_schedule(0.1), lambda t: 0.9)
+  jax.jit(lambda lr: jm.cm(lr, 0.9).init(jnp.ones(2)))(0.1)
