@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Optional
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxmomentum._validation import check_range
@@ -178,6 +179,10 @@ def nesterov_momentum(
   """
   check_range("momentum", momentum, 0.0, 1.0)
   accumulator_dtype = _canonical_dtype(accumulator_dtype)
+  # A schedule or a Python number gives the look-ahead μ̃_t = μ_t exactly; an
+  # array (e.g. from optax.inject_hyperparams) may change between steps.
+  lookahead_is_exact = callable(momentum) or isinstance(
+      momentum, (int, float, np.integer, np.floating))
 
   def init_fn(params):
     return NesterovMomentumState(
@@ -193,11 +198,17 @@ def nesterov_momentum(
 
     velocity = jax.tree.map(lambda u, v: (mu * v + u).astype(v.dtype),
                             updates, state.velocity)
-    # One fused elementwise pass under jit: reads u, v; writes v_new, update.
-    new_updates = jax.tree.map(
-        lambda v_new, u, v: (mu_next * v_new + u + correction * v).astype(
-            u.dtype),
-        velocity, updates, state.velocity)
+    if lookahead_is_exact:
+      # μ̃_t = μ_t by construction: the update reads only v_{t+1} and u_t, so
+      # a donated velocity buffer is overwritten in place (no copy).
+      new_updates = jax.tree.map(
+          lambda v_new, u: (mu_next * v_new + u).astype(u.dtype),
+          velocity, updates)
+    else:
+      new_updates = jax.tree.map(
+          lambda v_new, u, v: (mu_next * v_new + u + correction * v).astype(
+              u.dtype),
+          velocity, updates, state.velocity)
     new_state = NesterovMomentumState(
         count=optax.safe_increment(state.count),
         velocity=velocity,
