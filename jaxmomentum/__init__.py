@@ -5,6 +5,7 @@ initialization and momentum in deep learning*, as optax transforms, Flax
 initializers and jit-compiled experiments.
 """
 
+from jaxmomentum import problems as problems
 from jaxmomentum import schedules as schedules
 from jaxmomentum._adaptive import scale_by_adam as scale_by_adam
 from jaxmomentum._alias import adam as adam
@@ -28,6 +29,7 @@ __all__ = [
     "nag",
     "nag_eval_params",
     "nesterov_momentum",
+    "problems",
     "rmsprop",
     "scale_by_adam",
     "schedules",

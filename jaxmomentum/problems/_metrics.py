@@ -1,0 +1,181 @@
+r"""Masked losses and zero-one errors of the RNN problems.
+
+Every function takes ``outputs`` and ``targets`` of shape
+``[batch, time, dim]`` and a ``mask`` of shape ``[batch, time]`` holding 1 at
+the steps that count and 0 elsewhere, and averages over the counted steps:
+
+.. math::
+
+  \bar\ell = \frac{\sum_{b,t} m_{bt}\,\ell_{bt}}{\sum_{b,t} m_{bt}}
+
+(0 when nothing is counted). With one counted step per sequence (addition,
+multiplication, temporal order) this is the mean over sequences; with every
+step counted (memorization) it is the mean over all ``batch * time`` steps,
+which equals the mean over sequences of the per-sequence step average.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+__all__ = [
+    "masked_mean",
+    "squared_error",
+    "softmax_cross_entropy",
+    "threshold_error",
+    "argmax_error",
+]
+
+
+def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
+  r"""Mean of ``values`` over the counted steps, :math:`\sum m v / \sum m`.
+
+  Args:
+    values: per-step values, ``[batch, time]``.
+    mask: ``[batch, time]``, 1 where a step counts, 0 elsewhere (bool or
+      float).
+
+  Returns:
+    A float32 scalar; 0 when no step is counted.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from jaxmomentum.problems import masked_mean
+    >>> float(masked_mean(jnp.array([[1., 5.], [3., 7.]]),
+    ...                   jnp.array([[1., 0.], [1., 0.]])))
+    2.0
+  """
+  mask = jnp.asarray(mask, jnp.float32)
+  values = jnp.asarray(values, jnp.float32)
+  total = jnp.sum(mask)
+  return jnp.where(total > 0, jnp.sum(values * mask) / jnp.maximum(total, 1.0),
+                   0.0)
+
+
+def squared_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array
+                  ) -> jax.Array:
+  r"""Masked squared error, summed over output units, averaged over steps.
+
+  .. math::
+
+    \ell_{bt} = \sum_k (o_{btk} - y_{btk})^2
+
+  (no factor 1/2), averaged over the counted steps as in
+  :func:`masked_mean`. For addition and multiplication, where one step per
+  sequence counts, this is the mean over sequences of the squared error of
+  the final output.
+
+  Args:
+    outputs: linear outputs ``[batch, time, dim]``.
+    targets: ``[batch, time, dim]``.
+    mask: ``[batch, time]``.
+
+  Returns:
+    A float32 scalar.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from jaxmomentum.problems import squared_error
+    >>> float(squared_error(jnp.full((1, 2, 1), 0.5), jnp.ones((1, 2, 1)),
+    ...                     jnp.array([[0., 1.]])))
+    0.25
+  """
+  per_step = jnp.sum(jnp.square(outputs - targets), axis=-1)
+  return masked_mean(per_step, mask)
+
+
+def softmax_cross_entropy(logits: jax.Array, targets: jax.Array,
+                          mask: jax.Array) -> jax.Array:
+  r"""Masked softmax cross-entropy, averaged over the counted steps.
+
+  .. math::
+
+    \ell_{bt} = -\sum_k y_{btk} \log \operatorname{softmax}(o_{bt})_k
+
+  Args:
+    logits: unnormalized outputs ``[batch, time, classes]``.
+    targets: one-hot (or probability) targets ``[batch, time, classes]``.
+    mask: ``[batch, time]``.
+
+  Returns:
+    A float32 scalar (nats per counted step).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from jaxmomentum.problems import softmax_cross_entropy
+    >>> loss = softmax_cross_entropy(
+    ...     jnp.zeros((1, 1, 2)), jnp.array([[[1., 0.]]]), jnp.ones((1, 1)))
+    >>> round(float(loss), 4)
+    0.6931
+  """
+  per_step = optax.softmax_cross_entropy(logits, targets)
+  return masked_mean(per_step, mask)
+
+
+def threshold_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array,
+                    tolerance: float = 0.04) -> jax.Array:
+  r"""Fraction of counted steps whose output misses its target by > tolerance.
+
+  .. math::
+
+    e_{bt} = \mathbb{1}\left[\max_k |o_{btk} - y_{btk}| > \text{tolerance}
+    \right]
+
+  The zero-one error of the addition and multiplication problems (Sutskever
+  et al., 2013, Section 4.2: "the fraction of cases where the error in the
+  final output prediction exceeded 0.04"). The comparison is invariant to a
+  common shift of ``outputs`` and ``targets``, so centered outputs compared
+  with centered targets give the same error as the raw ones.
+
+  Args:
+    outputs: ``[batch, time, dim]``.
+    targets: ``[batch, time, dim]``.
+    mask: ``[batch, time]``.
+    tolerance: the threshold, >= 0 (0.04 in the paper).
+
+  Returns:
+    A float32 scalar in [0, 1].
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from jaxmomentum.problems import threshold_error
+    >>> out = jnp.array([[[1.03]], [[1.05]]])
+    >>> float(threshold_error(out, jnp.ones((2, 1, 1)), jnp.ones((2, 1))))
+    0.5
+  """
+  miss = jnp.max(jnp.abs(outputs - targets), axis=-1) > tolerance
+  return masked_mean(miss, mask)
+
+
+def argmax_error(logits: jax.Array, targets: jax.Array, mask: jax.Array
+                 ) -> jax.Array:
+  r"""Fraction of counted steps whose most likely class is not the target's.
+
+  .. math::
+
+    e_{bt} = \mathbb{1}\left[\arg\max_k o_{btk} \ne \arg\max_k y_{btk}\right]
+
+  The zero-one error of the memorization (every step counts: "the fraction
+  of timesteps that are computed incorrectly") and temporal-order problems.
+  Ties take the lowest index, as ``jnp.argmax`` does.
+
+  Args:
+    logits: ``[batch, time, classes]``.
+    targets: one-hot ``[batch, time, classes]``.
+    mask: ``[batch, time]``.
+
+  Returns:
+    A float32 scalar in [0, 1].
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from jaxmomentum.problems import argmax_error
+    >>> y = jnp.array([[[1., 0.], [0., 1.]]])
+    >>> float(argmax_error(jnp.array([[[2., 1.], [2., 1.]]]), y,
+    ...                    jnp.ones((1, 2))))
+    0.5
+  """
+  wrong = jnp.argmax(logits, axis=-1) != jnp.argmax(targets, axis=-1)
+  return masked_mean(wrong, mask)
