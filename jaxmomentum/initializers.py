@@ -1,0 +1,538 @@
+r"""Sparse, echo-state and paper-recipe initializers for JAX and Flax.
+
+Every initializer here is a *builder*: ``sparse(...)`` returns a function
+``init(key, shape, dtype=None) -> jax.Array``, so it can be passed as
+``kernel_init=`` to ``flax.linen.Dense`` or ``flax.nnx.Linear`` alike (both call
+``init(key, shape, param_dtype)``). Shapes are static, so every initializer
+works under ``jax.jit`` and ``jax.vmap`` (over keys, and over ``scale`` /
+``spectral_radius`` given as arrays).
+
+Kernel layout is Flax's ``(fan_in, fan_out)``: a unit's *incoming* weights are a
+column, and a layer computes ``x @ kernel``.
+
+What this module adds (no JAX or Flax library ships these):
+
+* :func:`sparse`: Martens' (2010) sparse initialization (SI), exactly
+  ``min(num_connections, fan_in)`` nonzero incoming weights per unit;
+  :func:`sparse_layer` pairs it with the bias of the logistic or tanh variant
+  (Section 3.1 of Sutskever et al. 2013).
+* :func:`echo_state`: a sparse square matrix rescaled to a given spectral
+  radius (Section 4.1), computed by :func:`estimate_spectral_radius`, which
+  uses only matrix products (works under ``jit`` on CPU, GPU and TPU).
+* :func:`table4_rnn_init`: the RNN initialization of Table 4 as an
+  :class:`RNNInit` recipe.
+
+Dense Gaussian, Glorot/Xavier, He/Kaiming, LeCun and orthogonal
+initializations are ``jax.nn.initializers.normal``, ``glorot_normal``,
+``he_normal``, ``lecun_normal`` and ``orthogonal``; constants are
+``jax.nn.initializers.constant``. They are reused here, not rewritten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Literal, Protocol, Sequence
+
+import chex
+import jax
+from jax import lax
+import jax.numpy as jnp
+
+from jaxmomentum._validation import check_int, check_range
+
+__all__ = [
+    "Initializer",
+    "LayerInit",
+    "RNNInit",
+    "TABLE4_INPUT_SCALE_ADD_MUL",
+    "TABLE4_INPUT_SCALE_MEMORIZATION",
+    "TANH_BIAS",
+    "TANH_WEIGHT_SCALE",
+    "echo_state",
+    "estimate_spectral_radius",
+    "sparse",
+    "sparse_layer",
+    "table4_rnn_init",
+]
+
+# Section 3.1: "When using tanh units, we transform the weights to simulate
+# sigmoid units by setting the biases to 0.5 and rescaling the weights by 0.25."
+TANH_WEIGHT_SCALE = 0.25
+TANH_BIAS = 0.5
+
+# Table 4: the in-to-hid scale is problem dependent.
+TABLE4_INPUT_SCALE_ADD_MUL = 0.001
+TABLE4_INPUT_SCALE_MEMORIZATION = 0.1
+
+
+class Initializer(Protocol):
+  """``init(key, shape, dtype=None) -> jax.Array`` (``jax.nn.initializers``)."""
+
+  def __call__(self, key: jax.Array, shape: Sequence[int],
+               dtype: Any = None) -> jax.Array:
+    ...
+
+
+def _float_dtype(dtype: Any) -> Any:
+  """``dtype`` checked to be floating; ``None`` is the default float dtype."""
+  if dtype is None:
+    return jnp.result_type(float)
+  dtype = jax.dtypes.canonicalize_dtype(dtype)
+  if not jnp.issubdtype(dtype, jnp.floating):
+    raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+  return dtype
+
+
+def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
+  try:
+    shape = tuple(int(d) for d in shape)
+  except TypeError as err:
+    raise TypeError(f"shape must be a sequence of ints, got {shape!r}") from err
+  if any(d < 0 for d in shape):
+    raise ValueError(f"shape must have nonnegative sizes, got {shape}")
+  return shape
+
+
+def _normal_from_bits(bits: jax.Array, dtype: Any) -> jax.Array:
+  """N(0, 1) from uint32 bits, by the inverse CDF as ``jax.random.normal``.
+
+  The top 23 bits ``i`` give ``u = (2 i + 1) / 2**23 - 1``, uniform over odd
+  multiples of ``2**-23`` in (-1, 1) (exact in float32, never 0 or ±1), and
+  ``sqrt(2) * erfinv(u)`` is standard normal and never exactly 0, so a drawn
+  weight is never a zero that would break the exact fan-in.
+  """
+  odd = ((bits >> 9) * 2 + 1).astype(jnp.float32)
+  u = odd * jnp.float32(2.0 ** -23) - 1
+  return (jnp.sqrt(jnp.float32(2)) * lax.erf_inv(u)).astype(dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
+def _sparse_columns(key: jax.Array, batch: int, fan_in: int, fan_out: int,
+                    num_connections: int, dtype: Any) -> jax.Array:
+  """``[batch, fan_in, fan_out]``, N(0, 1) at ``k`` distinct rows per column.
+
+  The rows of every column are the ``k = min(num_connections, fan_in)``
+  largest of ``fan_in`` i.i.d. random keys, i.e. a uniformly random
+  ``k``-subset. The keys are 30 random bits offset into the bit patterns of
+  the normal (not subnormal, which may be flushed to zero) positive float32s,
+  whose order is the order of their bit patterns: ``lax.top_k`` is fast on
+  floats (on CPU, ~50x faster than on uint32), and a 30-bit key makes ties at
+  the cut, the only source of bias, a ~``fan_in / 2**30`` event per column.
+  The keys and
+  the values come from one draw of random bits (one threefry to compile
+  instead of two: compiling a model's init is dominated by them on CPU).
+  """
+  k = min(num_connections, fan_in)
+  bits = jax.random.bits(key, (batch, fan_out, fan_in + k), jnp.uint32)
+  noise = lax.bitcast_convert_type(
+      (bits[..., :fan_in] >> 2) + jnp.uint32(0x00800000), jnp.float32)
+  _, rows = lax.top_k(noise, k)                            # [batch, out, k]
+  values = _normal_from_bits(bits[..., fan_in:], dtype)    # [batch, out, k]
+  b = jnp.arange(batch)[:, None, None]
+  o = jnp.arange(fan_out)[None, :, None]
+  w = jnp.zeros((batch, fan_in, fan_out), dtype)
+  return w.at[b, rows, o].set(values, unique_indices=True)
+
+
+def sparse(num_connections: int = 15, scale: chex.Numeric = 1.0, *,
+           batch_axis: Sequence[int] = ()) -> Initializer:
+  r"""Martens' sparse initialization (SI): a fixed number of inputs per unit.
+
+  The last axis of ``shape`` indexes the output units; the axes in
+  ``batch_axis`` index independent stacked matrices; all other axes together
+  are the unit's inputs (``fan_in`` is the product of their sizes, as for a
+  convolution kernel ``(h, w, in, out)``). For every output unit ``j``
+  (and every stacked matrix), a set :math:`S_j` of
+  :math:`k = \min(\text{num\_connections}, \text{fan\_in})` distinct inputs
+  is drawn uniformly at random, and
+
+  .. math::
+
+    W_{ij} = \begin{cases} \text{scale} \cdot z_{ij}, & i \in S_j,\\
+    0, & \text{otherwise,} \end{cases} \qquad z_{ij} \sim \mathcal{N}(0, 1)
+    \text{ i.i.d.}
+
+  So the total input to a unit does not grow with the size of the previous
+  layer (a unit sees 15 inputs whether the layer below has 30 or 2000 units).
+  This is not ``torch.nn.init.sparse_``, which zeroes a *fraction* of each
+  column of a dense Gaussian matrix. Use it for logistic networks (scale 1,
+  biases zero, Sutskever et al. 2013, Table 3 varies the scale over
+  0.25..4); for tanh units see :func:`sparse_layer`.
+
+  Fully vectorised: the rows are the top ``k`` of random keys per column
+  (``lax.top_k``) and the values are scattered in one op, with no Python
+  loop; a ``2000 x 1000`` kernel takes ~0.06 s on a 2-core CPU (jitted).
+
+  Args:
+    num_connections: nonzero incoming weights per unit, an integer ``>= 1``
+      (15 in Martens 2010); every input is connected when ``fan_in`` is
+      smaller.
+    scale: standard deviation of the nonzero weights, ``> 0``; a float, or an
+      array under ``jit``/``vmap`` (then unchecked).
+    batch_axis: axes of ``shape`` holding independent matrices (e.g. ``(0,)``
+      for a stack ``(layers, fan_in, fan_out)``); must not contain the last
+      axis and must leave at least one input axis.
+
+  Returns:
+    ``init(key, shape, dtype=None)``; ``shape`` needs at least two axes and
+    ``dtype`` (default: the default float dtype) must be floating.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from jaxmomentum import initializers
+    >>> w = initializers.sparse(15)(jax.random.key(0), (784, 400))
+    >>> (w != 0).sum(axis=0).min().item(), (w != 0).sum(axis=0).max().item()
+    (15, 15)
+    >>> import flax.linen as nn
+    >>> layer = nn.Dense(400, kernel_init=initializers.sparse(15))
+
+  Reference:
+    J. Martens, *Deep learning via Hessian-free optimization*, ICML 2010,
+    Section 5 ("sparse initialization"); Sutskever et al. (2013), Section 3.1.
+  """
+  num_connections = check_int("num_connections", num_connections, 1)
+  check_range("scale", scale, 0.0, low_open=True)
+  batch_axis = tuple(int(a) for a in batch_axis)
+
+  def init(key: jax.Array, shape: Sequence[int], dtype: Any = None
+           ) -> jax.Array:
+    shape = _check_shape(shape)
+    dtype = _float_dtype(dtype)
+    ndim = len(shape)
+    if ndim < 2:
+      raise ValueError(
+          "shape must have at least 2 axes (fan_in..., fan_out) for sparse "
+          f"initialization, got {shape}")
+    batch = sorted({a % ndim for a in batch_axis if -ndim <= a < ndim})
+    if (len(batch) != len(batch_axis) or ndim - 1 in batch
+        or len(batch) > ndim - 2):
+      raise ValueError(
+          f"batch_axis must name distinct axes of shape {shape} other than "
+          f"the last (output) axis, leaving at least one input axis; got "
+          f"{batch_axis}")
+    fan_axes = [a for a in range(ndim - 1) if a not in batch]
+    perm = batch + fan_axes + [ndim - 1]
+    n_batch = math.prod(shape[a] for a in batch)
+    fan_in = math.prod(shape[a] for a in fan_axes)
+    fan_out = shape[-1]
+    if n_batch * fan_in * fan_out == 0:
+      return jnp.zeros(shape, dtype)
+    w = _sparse_columns(key, n_batch, fan_in, fan_out, num_connections,
+                        jnp.dtype(dtype))
+    w = w * jnp.asarray(scale, dtype)
+    w = w.reshape([shape[a] for a in perm])
+    return jnp.transpose(w, [perm.index(a) for a in range(ndim)])
+
+  return init
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerInit:
+  """A kernel and a bias initializer that belong together.
+
+  Attributes:
+    kernel_init: initializer of the ``(fan_in, fan_out)`` kernel.
+    bias_init: initializer of the ``(fan_out,)`` bias.
+  """
+
+  kernel_init: Initializer
+  bias_init: Initializer
+
+
+def sparse_layer(num_connections: int = 15, scale: chex.Numeric = 1.0, *,
+                 activation: Literal["logistic", "tanh"] = "logistic"
+                 ) -> LayerInit:
+  r"""SI for a whole layer: the kernel and bias of Section 3.1.
+
+  * ``"logistic"``: kernel :func:`sparse` ``(num_connections, scale)``, bias 0.
+  * ``"tanh"``: kernel :func:`sparse` ``(num_connections, 0.25 * scale)``,
+    bias 0.5 (:data:`TANH_WEIGHT_SCALE`, :data:`TANH_BIAS`): "when using tanh
+    units, we transform the weights to simulate sigmoid units by setting the
+    biases to 0.5 and rescaling the weights by 0.25" (Section 3.1). Since
+    :math:`\sigma(x) = \tfrac12 + \tfrac12\tanh(x/2)`, the factor 1/4 keeps a
+    tanh unit's slope at its input (:math:`0.25\tanh'(0) = \sigma'(0)`) equal
+    to a logistic unit's.
+
+  Args:
+    num_connections: nonzero incoming weights per unit, ``>= 1``.
+    scale: the SI scale, ``> 0`` (1 is the default for logistic units).
+    activation: ``"logistic"`` or ``"tanh"``.
+
+  Returns:
+    A :class:`LayerInit`.
+
+  Example:
+    >>> import flax.linen as nn
+    >>> from jaxmomentum import initializers
+    >>> si = initializers.sparse_layer(activation="tanh")
+    >>> layer = nn.Dense(100, kernel_init=si.kernel_init,
+    ...                  bias_init=si.bias_init)
+
+  Reference:
+    Sutskever et al. (2013), Section 3.1; Martens (2010).
+  """
+  if activation == "logistic":
+    return LayerInit(sparse(num_connections, scale),
+                     jax.nn.initializers.zeros)
+  if activation == "tanh":
+    check_range("scale", scale, 0.0, low_open=True)
+    return LayerInit(sparse(num_connections, TANH_WEIGHT_SCALE * scale),
+                     jax.nn.initializers.constant(TANH_BIAS))
+  raise ValueError(
+      f"activation must be 'logistic' or 'tanh', got {activation!r}")
+
+
+def estimate_spectral_radius(matrix: jax.Array, num_squarings: int = 24
+                             ) -> jax.Array:
+  r"""The spectral radius :math:`\max_i |\lambda_i(W)|` by repeated squaring.
+
+  Uses Gelfand's formula :math:`\rho(W) = \lim_k \|W^k\|^{1/k}` with
+  :math:`k = 2^m`, squaring a Frobenius-normalised copy and accumulating the
+  logarithms of the norms:
+
+  .. math::
+
+    B_0 = W/\|W\|_F,\quad B_{j+1} = \frac{B_j^2}{\|B_j^2\|_F},\quad
+    \log\rho \approx \log\|W\|_F + \sum_{j=0}^{m-1} 2^{-(j+1)} \log\|B_j^2\|_F
+    = \tfrac{1}{2^m}\log\|W^{2^m}\|_F .
+
+  Unlike power iteration this converges when the dominant eigenvalues are a
+  complex pair or several eigenvalues share the top modulus (common for
+  sparse nonsymmetric random matrices), and for defective matrices. The
+  truncation error is :math:`\log(\|W^k\|_F/\rho^k)/k` with
+  :math:`k = 2^{m}`: below 1e-6 for ``num_squarings=24`` unless the
+  eigenvectors are extraordinarily ill-conditioned. Rounding errors made at
+  squaring :math:`j` are damped by :math:`2^{-j}`; measured in float32
+  against ``numpy.linalg.eigvals`` in float64, the relative error is
+  :math:`\le 4\times10^{-7}` for random sparse matrices of size 10 to 1000.
+
+  If a power vanishes (:math:`B_j^2 = 0` exactly) before :math:`2^j \ge n`,
+  the matrix is nilpotent (Cayley-Hamilton: then :math:`W^n = 0`) and the
+  radius is 0. A power that vanishes later can only be underflow (for a
+  Jordan block the diagonal of :math:`B_j` shrinks like :math:`k^{1-p}`); the
+  estimate reached so far is returned (error about :math:`p\,j/2^j`, e.g.
+  3e-5 for a Jordan block of size 4 in float32).
+
+  Only matrix products (at ``Precision.HIGHEST``, so no TF32/bf16 passes on
+  GPU/TPU) and norms: it works under ``jit`` on every backend, unlike
+  ``jnp.linalg.eigvals`` (CPU only). Cost: ``num_squarings`` products of
+  ``n x n`` matrices.
+
+  Args:
+    matrix: ``[..., n, n]``; leading axes are independent matrices. Computed
+      in float32 (float64 if ``matrix`` is float64).
+    num_squarings: :math:`m \ge 1`.
+
+  Returns:
+    ``[...]`` the spectral radii.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from jaxmomentum import initializers
+    >>> rot = jnp.array([[0.0, -2.0], [2.0, 0.0]])  # eigenvalues ±2i
+    >>> round(initializers.estimate_spectral_radius(rot).item(), 5)
+    2.0
+
+  Reference:
+    I. Gelfand, *Normierte Ringe*, Mat. Sbornik 9 (1941) (the formula).
+  """
+  num_squarings = check_int("num_squarings", num_squarings, 1)
+  matrix = jnp.asarray(matrix)
+  if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2]:
+    raise ValueError(
+        f"matrix must be square [..., n, n], got shape {matrix.shape}")
+  dtype = jnp.float64 if matrix.dtype == jnp.float64 else jnp.float32
+  return _spectral_radius(matrix.astype(dtype), num_squarings)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _spectral_radius(w: jax.Array, num_squarings: int) -> jax.Array:
+  n = w.shape[-1]
+
+  def normalise(b):
+    norm = jnp.sqrt(jnp.sum(jnp.square(b), axis=(-2, -1)))
+    safe = jnp.where(norm > 0, norm, 1)
+    return b / safe[..., None, None], norm
+
+  b, norm = normalise(w)
+  log_rho = jnp.log(norm)           # -inf for a zero matrix
+  done = norm == 0
+
+  def square(j, carry):
+    b, log_rho, done = carry
+    b_new, norm = normalise(jnp.matmul(b, b, precision=lax.Precision.HIGHEST))
+    vanished = norm == 0
+    # W^(2^(j+1)) == 0. A nilpotent matrix has W^n = 0 (Cayley-Hamilton), so
+    # powers that vanish before 2^j >= n mean radius 0; vanishing later is
+    # underflow (defective matrices: the squares of the diagonal of B_j
+    # underflow): then the estimate so far is kept.
+    nilpotent = vanished & (jnp.exp2(j.astype(w.dtype)) < n)
+    weight = jnp.exp2(-(j + 1).astype(w.dtype))
+    update = ~done & ~vanished
+    log_rho = jnp.where(update, log_rho + weight * jnp.log(
+        jnp.where(vanished, 1, norm)), log_rho)
+    log_rho = jnp.where(~done & nilpotent, -jnp.inf, log_rho)
+    done = done | vanished
+    b = jnp.where(update[..., None, None], b_new, b)
+    return b, log_rho, done
+
+  _, log_rho, _ = lax.fori_loop(0, num_squarings, square,
+                                (b, log_rho, done))
+  return jnp.exp(log_rho)
+
+
+def echo_state(spectral_radius: chex.Numeric = 1.1, num_connections: int = 15,
+               *, num_squarings: int = 24) -> Initializer:
+  r"""A sparse recurrent matrix rescaled to a given spectral radius.
+
+  Draws :math:`W_0` = :func:`sparse` ``(num_connections)`` (each unit gets
+  exactly ``min(num_connections, n)`` nonzero N(0, 1) incoming weights, i.e.
+  per column in the ``h @ W`` layout) and returns
+
+  .. math::
+
+    W = \frac{\rho^\star}{\rho(W_0)} W_0, \qquad \rho(W) = \rho^\star
+    = \text{spectral\_radius},
+
+  with :math:`\rho(W_0)` from :func:`estimate_spectral_radius` (relative
+  error ≤ 1e-6 in float32, so :math:`|\rho(W)/\rho^\star - 1| \le 10^{-4}`
+  with a wide margin). Jaeger & Haas argue that a radius slightly above 1
+  keeps the hidden dynamics rich (oscillatory) without strongly exploding
+  gradients; the paper uses 1.1 with 15 connections (Table 4).
+
+  :math:`\rho(W_0) > 0` almost surely: every unit has an incoming connection,
+  so the connection graph has a cycle. Works under ``jit`` on CPU, GPU and
+  TPU (no ``eigvals``); the cost is ``num_squarings`` ``n x n`` matrix
+  products (about a millisecond for ``n = 100``).
+
+  Args:
+    spectral_radius: target radius :math:`\rho^\star > 0` (a float, or an
+      array under ``jit``/``vmap``).
+    num_connections: nonzero incoming weights per unit, ``>= 1``.
+    num_squarings: accuracy of the radius estimate, ``>= 1``.
+
+  Returns:
+    ``init(key, shape, dtype=None)`` for a square ``shape`` ``(n, n)``, or
+    ``(..., n, n)`` for independent stacked matrices. The radius is computed
+    in float32 (float64 if ``dtype`` is) and the result cast to ``dtype``.
+
+  Example:
+    >>> import jax, numpy as np
+    >>> from jaxmomentum import initializers
+    >>> w = jax.jit(initializers.echo_state(1.1), static_argnums=1)(
+    ...     jax.random.key(0), (100, 100))
+    >>> round(float(np.abs(np.linalg.eigvals(np.asarray(w))).max()), 4)
+    1.1
+
+  References:
+    H. Jaeger & H. Haas, *Harnessing nonlinearity*, Science 304 (2004);
+    Sutskever et al. (2013), Section 4.1 and Table 4.
+  """
+  check_range("spectral_radius", spectral_radius, 0.0, low_open=True)
+  num_connections = check_int("num_connections", num_connections, 1)
+  num_squarings = check_int("num_squarings", num_squarings, 1)
+
+  def init(key: jax.Array, shape: Sequence[int], dtype: Any = None
+           ) -> jax.Array:
+    shape = _check_shape(shape)
+    dtype = _float_dtype(dtype)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+      raise ValueError(
+          "shape must be square, (n, n) or (..., n, n), for an echo-state "
+          f"recurrent matrix; got {shape}")
+    compute = jnp.float64 if dtype == jnp.float64 else jnp.float32
+    w = sparse(num_connections, batch_axis=tuple(range(len(shape) - 2)))(
+        key, shape, compute)
+    if w.size == 0:
+      return w.astype(dtype)
+    rho = estimate_spectral_radius(w, num_squarings)
+    factor = jnp.asarray(spectral_radius, compute) / rho
+    return (w * factor[..., None, None]).astype(dtype)
+
+  return init
+
+
+@dataclasses.dataclass(frozen=True)
+class RNNInit:
+  """Initializers for the parameters of a simple tanh RNN.
+
+  For :math:`h_t = \\tanh(x_t W_{ih} + h_{t-1} W_{hh} + b_h)`,
+  :math:`o_t = h_t W_{ho} + b_o` (Flax layout, kernels ``(fan_in, fan_out)``).
+  See :func:`table4_rnn_init` for the paper's values.
+
+  Attributes:
+    input_kernel: :math:`W_{ih}`, shape ``(in_dim, hidden)``.
+    recurrent_kernel: :math:`W_{hh}`, shape ``(hidden, hidden)``.
+    output_kernel: :math:`W_{ho}`, shape ``(hidden, out_dim)``.
+    hidden_bias: :math:`b_h`, shape ``(hidden,)``.
+    output_bias: :math:`b_o`, shape ``(out_dim,)``.
+    initial_state: :math:`h_0`, shape ``(hidden,)``, used only when the
+      initial state is learned.
+  """
+
+  input_kernel: Initializer
+  recurrent_kernel: Initializer
+  output_kernel: Initializer
+  hidden_bias: Initializer
+  output_bias: Initializer
+  initial_state: Initializer = jax.nn.initializers.zeros
+
+
+def table4_rnn_init(input_scale: chex.Numeric = TABLE4_INPUT_SCALE_ADD_MUL,
+                    output_bias: chex.Numeric = 0.0, *,
+                    spectral_radius: chex.Numeric = 1.1,
+                    num_connections: int = 15,
+                    output_scale: chex.Numeric = 0.1) -> RNNInit:
+  r"""The RNN initialization of Table 4 of Sutskever et al. (2013).
+
+  =================  ==========  ===========================================
+  connection         sparsity    value
+  =================  ==========  ===========================================
+  in-to-hid          dense       ``input_scale`` · N(0, 1): 0.001 for add/mul
+                                 (:data:`TABLE4_INPUT_SCALE_ADD_MUL`), 0.1
+                                 for memorization
+                                 (:data:`TABLE4_INPUT_SCALE_MEMORIZATION`)
+  hid-to-hid         15 fan-in   :func:`echo_state`, spectral radius 1.1
+  hid-to-out         dense       ``output_scale`` · N(0, 1), 0.1
+  hid-bias           dense       0
+  out-bias           dense       ``output_bias``: the average of the targets
+  initial state      --          0 (when learned; Table 4 does not list it)
+  =================  ==========  ===========================================
+
+  The output bias is given as a value (a float, or an array of shape
+  ``(out_dim,)``) computed from the problem's targets before init: 0 for
+  centered targets. For a softmax output, the literal "average of outputs"
+  is the mean one-hot target; ``log`` of it is the bias whose softmax equals
+  the class frequencies (the paper does not say which it used).
+
+  Args:
+    input_scale: std of the in-to-hid weights, ``>= 0``.
+    output_bias: the output bias value, finite.
+    spectral_radius: of the hid-to-hid matrix, ``> 0``.
+    num_connections: incoming recurrent weights per hidden unit, ``>= 1``.
+    output_scale: std of the hid-to-out weights, ``>= 0``.
+
+  Returns:
+    An :class:`RNNInit`.
+
+  Example:
+    >>> from jaxmomentum import initializers
+    >>> from jaxmomentum.models import RNN
+    >>> init = initializers.table4_rnn_init(
+    ...     initializers.TABLE4_INPUT_SCALE_MEMORIZATION)
+    >>> model = RNN(output_size=6, head="softmax", init_recipe=init)
+
+  Reference:
+    Sutskever et al. (2013), Table 4 and Section 4.1.
+  """
+  check_range("input_scale", input_scale, 0.0)
+  check_range("output_scale", output_scale, 0.0)
+  check_range("output_bias", output_bias)
+  return RNNInit(
+      input_kernel=jax.nn.initializers.normal(input_scale),
+      recurrent_kernel=echo_state(spectral_radius, num_connections),
+      output_kernel=jax.nn.initializers.normal(output_scale),
+      hidden_bias=jax.nn.initializers.zeros,
+      output_bias=jax.nn.initializers.constant(output_bias))

@@ -1,0 +1,136 @@
+"""The tanh RNN of Section 4 (100 hidden units, Table 4 initialization)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxmomentum import initializers
+from jaxmomentum._validation import check_int
+from jaxmomentum.models._recurrence import tanh_recurrence
+
+_HEADS = ("linear", "softmax")
+
+
+class RNN(nn.Module):
+  r"""A tanh RNN with per-step outputs (Sutskever et al. 2013, Section 4).
+
+  .. math::
+
+    h_t = \tanh(x_t W_{ih} + h_{t-1} W_{hh} + b_h), \qquad
+    o_t = h_t W_{ho} + b_o, \qquad t = 1 \ldots T,
+
+  with :math:`h_0` zero (default) or learned. ``head="linear"`` returns
+  :math:`o_t` (addition, multiplication: one linear output, squared error);
+  ``head="softmax"`` returns the log-probabilities
+  :math:`\log\operatorname{softmax}(o_t)` (memorization: cross-entropy is
+  ``-(targets * outputs).sum(-1)``). Log-probabilities are also valid logits
+  (``log_softmax`` is idempotent), so a loss written for logits gives the
+  same value.
+
+  Parameters (all plain arrays in ``params``): ``input_kernel``
+  ``(in_dim, hidden)``, ``recurrent_kernel`` ``(hidden, hidden)``,
+  ``hidden_bias`` ``(hidden,)``, ``output_kernel`` ``(hidden, out)``,
+  ``output_bias`` ``(out,)``, and ``initial_state`` ``(hidden,)`` when
+  ``learn_initial_state``. Their initializers are an
+  :class:`jaxmomentum.initializers.RNNInit`, by default the paper's Table 4
+  (:func:`jaxmomentum.initializers.table4_rnn_init` with in-to-hid 0.001 and
+  output bias 0, i.e. centered targets). Centering inputs and targets is the
+  problem's job, not the model's.
+
+  **Initial state.** The paper does not say; its Table 4 lists no initial
+  state. The 2011 Hessian-free RNN release by the first author (same model,
+  "Martens & Sutskever 2011") learns one (``h_init``). Default here: zero, with
+  ``learn_initial_state=True`` for a learned one (initialized by
+  ``init_recipe.initial_state``, zero by default).
+
+  **Layout and cost.** Inputs are batch-major ``[batch, time, in_dim]`` (as the
+  problem generators give them) and so are the outputs. Inside, the input
+  projection for all steps is one matmul straight into time-major
+  ``[time, batch, hidden]``; the ``lax.scan`` over time
+  (:func:`jaxmomentum.models._recurrence.tanh_recurrence`) does only
+  ``h = tanh(h @ W_hh + a_t)``; the output projection is one matmul after it.
+  The hidden states are sown as ``intermediates/hidden_states``
+  (``[time, batch, hidden]``) when ``mutable=["intermediates"]``.
+
+  **Why linen.** Parameters are a plain dict pytree returned by a pure
+  ``init``, and ``apply`` is a pure function of them, which is what
+  ``jax.vmap`` over seeds and learning rates and a jitted ``lax.scan``
+  training loop want (``jax.vmap(model.init)`` over keys equals a loop over
+  keys). The initializers are plain ``init(key, shape, dtype)`` callables and
+  work the same as ``kernel_init=`` in ``flax.nnx``.
+
+  Attributes:
+    output_size: number of outputs, ``>= 1``.
+    hidden_size: number of tanh hidden units, ``>= 1`` (100 in the paper).
+    head: ``"linear"`` or ``"softmax"``.
+    init_recipe: the initializers (:class:`~jaxmomentum.initializers.RNNInit`).
+    learn_initial_state: learn :math:`h_0` (else it is zero).
+    param_dtype: dtype of the parameters.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from jaxmomentum import initializers
+    >>> from jaxmomentum.models import RNN
+    >>> model = RNN(output_size=1, init_recipe=initializers.table4_rnn_init(
+    ...     initializers.TABLE4_INPUT_SCALE_ADD_MUL, output_bias=0.0))
+    >>> x = jnp.zeros((8, 80, 2))  # [batch, time, in_dim]
+    >>> params = model.init(jax.random.key(0), x)
+    >>> model.apply(params, x).shape
+    (8, 80, 1)
+
+  Reference:
+    Sutskever et al. (2013), Section 4 and Table 4; Martens & Sutskever,
+    *Learning recurrent neural networks with Hessian-free optimization*, ICML
+    2011.
+  """
+
+  output_size: int
+  hidden_size: int = 100
+  head: Literal["linear", "softmax"] = "linear"
+  init_recipe: initializers.RNNInit = initializers.table4_rnn_init()
+  learn_initial_state: bool = False
+  param_dtype: Any = jnp.float32
+
+  def __post_init__(self):
+    check_int("output_size", self.output_size, 1)
+    check_int("hidden_size", self.hidden_size, 1)
+    if self.head not in _HEADS:
+      raise ValueError(f"head must be one of {_HEADS}, got {self.head!r}")
+    super().__post_init__()
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    """Outputs ``[batch, time, output_size]`` of ``[batch, time, in]``."""
+    if inputs.ndim != 3:
+      raise ValueError(
+          f"inputs must be [batch, time, in_dim], got shape {inputs.shape}")
+    batch, _, in_dim = inputs.shape
+    hidden, recipe = self.hidden_size, self.init_recipe
+    w_ih = self.param("input_kernel", recipe.input_kernel, (in_dim, hidden),
+                      self.param_dtype)
+    w_hh = self.param("recurrent_kernel", recipe.recurrent_kernel,
+                      (hidden, hidden), self.param_dtype)
+    b_h = self.param("hidden_bias", recipe.hidden_bias, (hidden,),
+                     self.param_dtype)
+    w_ho = self.param("output_kernel", recipe.output_kernel,
+                      (hidden, self.output_size), self.param_dtype)
+    b_o = self.param("output_bias", recipe.output_bias, (self.output_size,),
+                     self.param_dtype)
+    if self.learn_initial_state:
+      h0 = self.param("initial_state", recipe.initial_state, (hidden,),
+                      self.param_dtype)
+    else:
+      h0 = jnp.zeros((hidden,), self.param_dtype)
+    h0 = jnp.broadcast_to(h0, (batch, hidden))
+
+    pre = jnp.einsum("bti,ih->tbh", inputs, w_ih) + b_h   # time-major
+    hs = tanh_recurrence(w_hh, pre, h0)                     # [time, batch, h]
+    self.sow("intermediates", "hidden_states", hs)
+    outputs = jnp.einsum("tbh,ho->bto", hs, w_ho) + b_o
+    if self.head == "softmax":
+      outputs = jax.nn.log_softmax(outputs, axis=-1)
+    return outputs

@@ -1,0 +1,324 @@
+"""The RNN and the deep autoencoders: shapes, init, forward pass, vmap.
+
+The forward passes are checked against NumPy loops written from the
+equations; ``test_si_scale_statistics`` measures what the SI scale does to
+the autoencoder at init (the mechanism behind Table 3) and prints the table
+quoted in ``DeepAutoencoder``'s docstring (``pytest -s`` shows it).
+"""
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmomentum import initializers
+from jaxmomentum import models
+from jaxmomentum.models import AutoencoderArchitecture
+from jaxmomentum.models import DeepAutoencoder
+from jaxmomentum.models import RNN
+
+# Equal widths: every layer has the same kernel shape, so one compile of the
+# initializer serves them all (compiles dominate these tests on CPU).
+TINY = AutoencoderArchitecture("tiny", (16, 16, 16), "logistic")
+TINY_LINEAR = AutoencoderArchitecture("tiny-linear", (16, 16, 16), "linear")
+
+
+def inputs(shape, seed=0, kind="uniform"):
+  """Test inputs from NumPy: a new shape costs no compile (jax.random's
+  would, about a second each on a busy 2-core CPU)."""
+  rng = np.random.default_rng(seed)
+  draw = rng.uniform(size=shape) if kind == "uniform" else rng.normal(
+      size=shape)
+  return jnp.asarray(draw, jnp.float32)
+
+
+def sigmoid(x):
+  return 1 / (1 + np.exp(-x))
+
+
+# ------------------------------------------------------------ autoencoders
+
+# Table 1: layer widths input to output, and the output units.
+_TABLE1 = [
+    (models.CURVES, (784, 400, 200, 100, 50, 25, 6, 25, 50, 100, 200, 400,
+                     784), "logistic"),
+    (models.MNIST, (784, 1000, 500, 250, 30, 250, 500, 1000, 784),
+     "logistic"),
+    (models.FACES, (625, 2000, 1000, 500, 30, 500, 1000, 2000, 625),
+     "linear"),
+]
+
+
+@pytest.mark.parametrize("arch,sizes,output", _TABLE1,
+                         ids=[arch.name for arch, _, _ in _TABLE1])
+def test_autoencoder_architectures_shapes(arch, sizes, output):
+  assert arch.output == output
+  assert arch in models.AUTOENCODER_ARCHITECTURES
+  model = DeepAutoencoder(arch)
+  x = jax.ShapeDtypeStruct((7, arch.input_dim), jnp.float32)
+  params = jax.eval_shape(model.init, jax.random.key(0), x)["params"]
+  depth = len(arch.encoder_sizes) - 1
+  names = ([f"encoder_{i}" for i in range(depth)]
+           + [f"decoder_{i}" for i in range(depth)])
+  assert sorted(params) == sorted(names)     # untied: 2 * depth layers
+  for i, name in enumerate(names):
+    assert params[name]["kernel"].shape == (sizes[i], sizes[i + 1])
+    assert params[name]["bias"].shape == (sizes[i + 1],)
+  assert arch.layer_sizes == sizes
+  out = jax.eval_shape(model.apply, {"params": params}, x)
+  assert out.shape == (7, arch.input_dim)
+  code = jax.eval_shape(lambda p, x: model.apply(p, x, method="encode"),
+                        {"params": params}, x)
+  assert code.shape == (7, arch.code_dim)
+
+
+@pytest.mark.parametrize("arch", [TINY, TINY_LINEAR], ids=lambda a: a.name)
+def test_autoencoder_forward_matches_numpy(getkey, arch):
+  x = inputs((5, arch.input_dim))
+  model = DeepAutoencoder(arch, init_scale=2.0)
+  params = model.init(getkey(), x)["params"]
+  depth = len(arch.encoder_sizes) - 1
+  layers = ([params[f"encoder_{i}"] for i in range(depth)]
+            + [params[f"decoder_{i}"] for i in range(depth)])
+  h = np.asarray(x, np.float64)
+  for i, layer in enumerate(layers):
+    # SI: exactly min(15, fan_in) nonzero incoming weights, zero biases.
+    kernel = np.asarray(layer["kernel"], np.float64)
+    np.testing.assert_array_equal((kernel != 0).sum(0), 15)
+    np.testing.assert_array_equal(layer["bias"], 0.0)
+    pre = h @ kernel + np.asarray(layer["bias"])
+    is_code, is_output = i == depth - 1, i == 2 * depth - 1
+    h = pre if is_code or is_output else sigmoid(pre)
+  logits = h
+  want = sigmoid(logits) if arch.output == "logistic" else logits
+  np.testing.assert_allclose(model.apply({"params": params}, x), want,
+                             rtol=1e-5, atol=1e-4)
+  np.testing.assert_allclose(
+      model.apply({"params": params}, x, logits=True), logits,
+      rtol=1e-5, atol=1e-4)
+
+
+# ------------------------------------------------------------------- RNN
+
+def rnn_numpy(params, x, head, h0=None):
+  """h_t = tanh(x_t W_ih + h_{t-1} W_hh + b_h); o_t = h_t W_ho + b_o."""
+  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+  x = np.asarray(x, np.float64)
+  batch, steps, _ = x.shape
+  h = np.zeros((batch, p["recurrent_kernel"].shape[0])) if h0 is None else (
+      np.broadcast_to(h0, (batch, h0.shape[-1])))
+  outs = []
+  for t in range(steps):
+    h = np.tanh(x[:, t] @ p["input_kernel"] + h @ p["recurrent_kernel"]
+                + p["hidden_bias"])
+    outs.append(h @ p["output_kernel"] + p["output_bias"])
+  o = np.stack(outs, axis=1)
+  if head == "softmax":
+    o = o - o.max(-1, keepdims=True)
+    o = o - np.log(np.exp(o).sum(-1, keepdims=True))
+  return o
+
+
+def _perturbed(params, seed=0, scale=0.3):
+  """Params with every entry moved, so the check sees all of them act."""
+  rng = np.random.default_rng(seed)
+  return jax.tree.map(
+      lambda l: l + scale * rng.normal(size=l.shape).astype(np.float32),
+      params)
+
+
+@pytest.mark.parametrize("head,learn_h0", [("linear", False),
+                                            ("softmax", True)])
+def test_rnn_forward_matches_numpy(getkey, head, learn_h0):
+  # in = hidden = out = 16: one compile for all the dense draws.
+  model = RNN(output_size=16, hidden_size=16, head=head,
+              learn_initial_state=learn_h0)
+  x = inputs((3, 9, 16), kind="normal")
+  params = _perturbed(model.init(getkey(), x)["params"])
+  assert ("initial_state" in params) == learn_h0
+  out = model.apply({"params": params}, x)
+  assert out.shape == (3, 9, 16)
+  h0 = np.asarray(params["initial_state"]) if learn_h0 else None
+  np.testing.assert_allclose(out, rnn_numpy(params, x, head, h0),
+                             rtol=1e-4, atol=1e-5)
+  if head == "softmax":
+    np.testing.assert_allclose(jnp.exp(out).sum(-1), 1.0, rtol=1e-5)
+
+
+def test_rnn_table4_init_hidden_states_and_gradient(getkey):
+  assert RNN(output_size=1).hidden_size == 100               # the paper's
+  # Small sizes keep the test fast (in = hidden = out: one compile of the
+  # dense draws); the Table 4 values are checked at size 100 in
+  # test_initializers.py.
+  target_mean = jnp.linspace(-0.5, 0.5, 16)
+  recipe = initializers.table4_rnn_init(
+      initializers.TABLE4_INPUT_SCALE_ADD_MUL, output_bias=target_mean)
+  model = RNN(output_size=16, hidden_size=16, init_recipe=recipe)
+  x = inputs((4, 30, 16))
+  params = model.init(getkey(), x)["params"]
+  w_hh = np.asarray(params["recurrent_kernel"], np.float64)
+  np.testing.assert_array_equal((w_hh != 0).sum(0), 15)
+  radius = np.abs(np.linalg.eigvals(w_hh)).max()
+  assert abs(radius / 1.1 - 1) <= 1e-4
+  assert abs(np.std(params["input_kernel"]) / 0.001 - 1) < 0.25  # 256 draws
+  assert abs(np.std(params["output_kernel"]) / 0.1 - 1) < 0.25
+  np.testing.assert_array_equal(params["hidden_bias"], 0.0)
+  np.testing.assert_array_equal(params["output_bias"], target_mean)
+  out, state = model.apply({"params": params}, x,
+                           mutable=["intermediates"])
+  hs = state["intermediates"]["hidden_states"][0]
+  assert hs.shape == (30, 4, 16)                           # time-major
+  np.testing.assert_allclose(
+      out, jnp.einsum("tbh,ho->bto", hs, params["output_kernel"])
+      + target_mean, rtol=1e-5, atol=1e-6)
+
+  @jax.jit
+  def loss(params):
+    return jnp.mean((model.apply({"params": params}, x)[:, -1] - 1.0) ** 2)
+
+  grads = jax.grad(loss)(params)
+  for leaf in jax.tree.leaves(grads):
+    assert jnp.all(jnp.isfinite(leaf))
+  assert jnp.abs(grads["recurrent_kernel"]).max() > 0
+
+
+# --------------------------------------------------- vmap(init) == loop
+
+_MODELS_UNDER_TEST = {
+    "rnn-softmax-h0": (RNN(output_size=16, hidden_size=16, head="softmax",
+                           learn_initial_state=True,
+                           init_recipe=initializers.table4_rnn_init(0.1)),
+                       (2, 6, 16)),
+    "autoencoder-tiny": (DeepAutoencoder(TINY, init_scale=0.5), (2, 16)),
+}
+
+
+@pytest.mark.parametrize("name", list(_MODELS_UNDER_TEST))
+def test_vmapped_init_equals_looped_init(getkey, name):
+  model, input_shape = _MODELS_UNDER_TEST[name]
+  x = jnp.zeros(input_shape)
+  keys = jax.random.split(getkey(), 3)
+  vmapped = jax.vmap(model.init, in_axes=(0, None))(keys, x)
+  looped = jax.tree.map(lambda *l: jnp.stack(l),
+                        *[model.init(k, x) for k in keys])
+  # Plain pytrees of arrays; positions exact, values to rounding (the
+  # echo-state radius is computed with batched matmuls under vmap).
+  chex.assert_trees_all_equal_structs(vmapped, looped)
+  jax.tree.map(lambda a, b: np.testing.assert_array_equal(a != 0, b != 0),
+               vmapped, looped)
+  chex.assert_trees_all_close(vmapped, looped, rtol=1e-5, atol=1e-7)
+  first = jax.tree.leaves(vmapped)[-1]
+  assert not np.array_equal(first[0], first[1])   # keys differ -> params do
+
+
+# ---------------------------------------------------------- bad arguments
+
+@pytest.mark.parametrize("make,error,name", [
+    (lambda: RNN(output_size=0), ValueError, "output_size"),
+    (lambda: RNN(output_size=1, hidden_size=0), ValueError, "hidden_size"),
+    (lambda: RNN(output_size=1, head="sigmoid"), ValueError, "head"),
+    (lambda: DeepAutoencoder(models.MNIST, init_scale=-1.0), ValueError,
+     "init_scale"),
+    (lambda: DeepAutoencoder(models.MNIST, num_connections=0), ValueError,
+     "num_connections"),
+    (lambda: DeepAutoencoder("mnist"), TypeError, "architecture"),
+    (lambda: AutoencoderArchitecture("x", (10,), "linear"), ValueError,
+     "encoder_sizes"),
+    (lambda: AutoencoderArchitecture("x", (10, 0), "linear"), ValueError,
+     "encoder_sizes"),
+    (lambda: AutoencoderArchitecture("x", (10, 5), "softmax"), ValueError,
+     "output"),
+    (lambda: RNN(output_size=1).init(jax.random.key(0), jnp.zeros((5, 2))),
+     ValueError, "inputs"),
+    (lambda: DeepAutoencoder(TINY).init(jax.random.key(0), jnp.zeros((1, 7))),
+     ValueError, "inputs"),
+])
+def test_bad_arguments_name_the_argument(make, error, name):
+  with pytest.raises(error, match=name):
+    make()
+
+
+# ------------------------------------------------ SI scale (Table 3)
+
+SI_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _si_statistics_at(params, x, arch):
+  """Statistics of one autoencoder at init (vmapped over scales)."""
+  model = DeepAutoencoder(arch)
+  depth = len(arch.encoder_sizes) - 1
+  out, state = model.apply(params, x, capture_intermediates=True)
+  pre = [state["intermediates"][f"{part}_{i}"]["__call__"][0]
+         for part in ("encoder", "decoder") for i in range(depth)]
+  hidden = [jax.nn.sigmoid(p) for i, p in enumerate(pre)
+            if i not in (depth - 1, 2 * depth - 1)]     # not code, output
+  saturated = jnp.concatenate(
+      [((h < 0.01) | (h > 0.99)).ravel() for h in hidden])
+
+  def loss(params):
+    return jnp.mean(jnp.sum((model.apply(params, x) - x) ** 2, -1))
+
+  grad = jax.grad(loss)(params)["params"]["encoder_0"]["kernel"]
+  return {
+      "std_hidden": jnp.stack([h.std(0).mean() for h in hidden]),
+      "std_code": pre[depth - 1].std(0).mean(),
+      "std_output": out.std(0).mean(),
+      "saturated": saturated.mean(),
+      "grad_w1": jnp.linalg.norm(grad),
+  }
+
+
+def si_scale_statistics(seed, arch=models.MNIST, batch=64):
+  """At init, per SI scale: activation spread, saturation, |∇W1|."""
+  key_p = jax.random.key(seed)
+  x = inputs((batch, arch.input_dim), seed)
+  # Same key for every scale: the same connections and N(0, 1) draws, only
+  # the scale differs. Eager init reuses the initializer's compiled kernels
+  # across scales and seeds (a jitted init would recompile every draw).
+  params = [DeepAutoencoder(arch, init_scale=s).init(key_p, x)
+            for s in SI_SCALES]
+  kernel = lambda p: p["params"]["encoder_0"]["kernel"]
+  for scale, p in zip(SI_SCALES, params):
+    np.testing.assert_allclose(kernel(p), scale * kernel(params[2]),
+                               rtol=1e-6)
+  stacked = jax.tree.map(lambda *l: jnp.stack(l), *params)
+  return jax.vmap(_si_statistics_at, in_axes=(0, None, None))(
+      stacked, x, arch)
+
+
+def format_si_table(s):
+  lines = ["| scale | std h1 | std h3 | std last h | std code | std output "
+           "| saturated | grad W1 | grad W1 / at 1 |", "|" + "---|" * 9]
+  for i, scale in enumerate(SI_SCALES):
+    lines.append(
+        f"| {scale:g} | {s['std_hidden'][i, 0]:.3f} "
+        f"| {s['std_hidden'][i, 2]:.2g} | {s['std_hidden'][i, -1]:.2g} "
+        f"| {s['std_code'][i]:.2g} | {s['std_output'][i]:.2g} "
+        f"| {s['saturated'][i]:.3f} | {s['grad_w1'][i]:.3g} "
+        f"| {s['grad_w1'][i] / s['grad_w1'][2]:.2g} |")
+  return "\n".join(lines)
+
+
+def test_si_scale_statistics():
+  """Table 3's mechanism, measured on MNIST at init (uniform inputs)."""
+  runs = [si_scale_statistics(seed) for seed in (0, 1)]
+  s = jax.tree.map(lambda *r: np.mean(np.stack(r), 0), *runs)
+  print("\n" + format_si_table(s))
+  grad, out = s["grad_w1"], s["std_output"]
+  # The gradient reaching the first layer grows with the scale, and at 0.25
+  # is orders of magnitude below its value at scale 1 (measured ~1/500).
+  assert np.all(np.diff(grad) > 0)
+  assert grad[0] < 1e-2 * grad[2]
+  # Small scales: the input's variations die out with depth, the output is
+  # almost the same for every input (measured ~1/1500 of scale 1's spread).
+  assert np.all(np.diff(out) > 0)
+  assert out[0] < 1e-2 * out[2]
+  decay = s["std_hidden"][:, -1] / s["std_hidden"][:, 0]   # last / first
+  assert decay[0] < 1e-2 and decay[2] > 0.05
+  # Large scales saturate the logistic units; small ones never do.
+  assert np.all(np.diff(s["saturated"]) > 0)
+  assert s["saturated"][0] < 0.01 and s["saturated"][-1] > 0.5
