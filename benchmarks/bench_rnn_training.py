@@ -5,11 +5,17 @@ squared error at the last step) on addition-like data (T=80, batch 100,
 fresh sequences every update), trained with NAG, all measured in one run:
 
   raw     a jitted ``lax.scan`` of bare NAG updates, one seed, to isolate the
-          model: autodiff through the recurrence vs a hand-written backward
-          (``jax.custom_vjp``, prototyped below);
+          model, one lever at a time: autodiff through the recurrence vs the
+          package's hand-written backward
+          (``jaxmomentum.models._recurrence.tanh_recurrence``, a
+          ``jax.custom_vjp``); the batch-major -> time-major transpose done
+          by the input-projection einsum (``"bti,ih->tbh"``, slow on XLA:CPU)
+          vs on the small inputs before it; and the package's own
+          ``models.RNN`` + ``problems.addition(80)`` (sequences padded to 88);
   chunk   the program ``jaxmomentum.training.run_grid`` runs per chunk
           (``Trainer.run_chunk`` vmapped over runs, sharded over devices,
-          state donated: sampling, NAG, divergence masking, evaluation):
+          state donated: sampling, NAG, divergence masking, evaluation;
+          inline model with the inputs layout unless ``--source package``):
           (a) one seed, (b) 4 seeds, (c) a 16-run seed x learning-rate
           grid, on one device and sharded over every host device, with the
           runs of a device batched by ``vmap`` or run by ``lax.map``;
@@ -36,6 +42,7 @@ while those modules change).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import time
@@ -63,31 +70,11 @@ def _jax_pieces():
       return h, h
     return lax.scan(step, h0, pre)[1]
 
-  @jax.custom_vjp
+  from jaxmomentum.models._recurrence import tanh_recurrence  # pylint: disable=g-import-not-at-top
+
   def recurrence_custom(w_hh, pre, h0):
-    return recurrence_autodiff(w_hh, pre, h0)
-
-  def custom_fwd(w_hh, pre, h0):
-    hs = recurrence_autodiff(w_hh, pre, h0)
-    return hs, (w_hh, hs, h0)
-
-  def custom_bwd(residuals, d_hs):
-    # Backward through time keeping only the states: the sequential part is
-    # one [B,H]x[H,H] matmul per step (autodiff also does the weight
-    # gradient there); the weight gradient is one [H, T*B]x[T*B, H] matmul.
-    w_hh, hs, h0 = residuals
-
-    def step(d_next, inputs):
-      h_t, g_t = inputs
-      dz = (g_t + d_next) * (1.0 - h_t * h_t)
-      return dz @ w_hh.T, dz
-
-    d_h0, dz = lax.scan(step, jnp.zeros_like(h0), (hs, d_hs), reverse=True)
-    h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)
-    d_w = jnp.einsum("tbh,tbk->hk", h_prev, dz)
-    return d_w, dz, d_h0
-
-  recurrence_custom.defvjp(custom_fwd, custom_bwd)
+    # The package's hand-written backward through time (jax.custom_vjp).
+    return tanh_recurrence(w_hh, pre, h0)
 
   def init(key):
     k1, k2, k3 = jax.random.split(key, 3)
@@ -111,16 +98,30 @@ def _jax_pieces():
     inputs = jnp.stack([values - 0.5, marker], axis=-1)  # roughly centered
     return inputs, jnp.sum(values * marker, axis=1) - 1.0
 
-  def make_apply(recurrence):
+  def make_apply(recurrence, layout):
+    """``layout``: where the batch-major -> time-major transpose happens.
+
+    ``"inputs"`` transposes the small ``[B, T, 2]`` inputs before the input
+    projection; ``"projection"`` (as ``models.RNN`` did) asks the einsum for
+    a time-major ``[T, B, H]`` result straight from batch-major inputs, which
+    XLA:CPU turns into a slow, transposing elementwise loop (~10 ms here,
+    more than the whole forward recurrence).
+    """
     def apply(params, inputs):
-      pre = jnp.einsum("bti,ih->tbh", inputs, params["w_ih"]) + params["b_h"]
+      if layout == "inputs":
+        pre = jnp.einsum("tbi,ih->tbh", jnp.swapaxes(inputs, 0, 1),
+                         params["w_ih"]) + params["b_h"]
+      else:
+        pre = jnp.einsum("bti,ih->tbh", inputs, params["w_ih"]) + params["b_h"]
       h0 = jnp.zeros((inputs.shape[0], HIDDEN))
       hs = recurrence(params["w_hh"], pre, h0)
+      if layout == "inputs":
+        return jnp.swapaxes(hs @ params["w_ho"], 0, 1) + params["b_o"]
       return jnp.einsum("tbh,ho->bto", hs, params["w_ho"]) + params["b_o"]
     return apply
 
-  def make_fns(recurrence):
-    apply = make_apply(recurrence)
+  def make_fns(recurrence, layout="inputs"):
+    apply = make_apply(recurrence, layout)
 
     def loss(params, batch):
       inputs, target = batch
@@ -222,13 +223,11 @@ def check_custom_vjp(pieces) -> float:
   return max(jax.tree.leaves(diffs))
 
 
-def raw_rates(pieces, recurrence_name, steps):
+def raw_rates(init, loss, sample, steps):
   """One seed: a jitted lax.scan of ``steps`` bare NAG updates (no engine)."""
   import jax  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
   _, factory = _optimizer_factory()
-  loss, _ = pieces["make_fns"](pieces[recurrence_name])
-  sample = pieces["sample"]
   opt = factory(1e-4, 0.99)
   data_key = jax.random.key(1)
 
@@ -243,7 +242,7 @@ def raw_rates(pieces, recurrence_name, steps):
   def run(params, state):
     return jax.lax.scan(update, (params, state), jax.numpy.arange(steps))[0]
 
-  params = pieces["init"](jax.random.key(0))
+  params = init(jax.random.key(0))
   state = opt.init(params)
   jax.block_until_ready(run(params, state))
   wall, cpu = best_of(lambda: jax.block_until_ready(run(params, state)))
@@ -368,12 +367,23 @@ def main():
           f"wall {cpu:7.1f} cpu  {wall * flops / 1e9:5.1f} GFLOP/s "
           f"({100 * wall * flops / 1e9 / peak:3.0f}% peak)", flush=True)
 
+  # Raw rows, one lever at a time: the hand-written backward, then the
+  # input-projection layout, then the package's model and data (T <= 88).
+  package_task = _package_task()
+  raw = [("autodiff, projection layout", "autodiff", "projection"),
+         ("custom_vjp, projection layout", "custom_vjp", "projection"),
+         ("custom_vjp, inputs layout", "custom_vjp", "inputs")]
   raw_steps = 20
-  for name in ("autodiff", "custom_vjp"):
-    report(f"raw scan 1 seed, {name}", 1, *raw_rates(pieces, name, raw_steps))
+  for label, name, layout in raw:
+    loss, _ = pieces["make_fns"](pieces[name], layout)
+    report(f"raw scan 1 seed, {label}", 1,
+           *raw_rates(pieces["init"], loss, pieces["sample"], raw_steps))
+  init, loss, _, sample = package_task
+  report("raw scan 1 seed, package", 1, *raw_rates(init, loss, sample,
+                                                   raw_steps))
 
   if args.source == "package":
-    variants = {"package": _package_task()}
+    variants = {"package": package_task}
   else:
     variants = {}
     for name in ("autodiff", "custom_vjp"):
@@ -389,11 +399,18 @@ def main():
               for name, (init, loss, evaluate, sample) in variants.items()}
   best = "package" if args.source == "package" else "custom_vjp"
   full = not args.quick and args.source != "package"
+  if full:  # what divergence masking costs
+    init, loss, evaluate, sample = variants[best]
+    trainers["custom_vjp, no divergence check"] = training.make_train(
+        dataclasses.replace(config, detect_divergence=False), init, loss,
+        sample, factory, eval_fn=evaluate)
   lrs4 = [1e-3, 1e-4, 1e-5, 1e-6]
   # (variant, label, seeds, learning rates, devices, batching)
   cases = [(best, "(a) 1 seed", 1, [1e-4], one, "map")]
   if full:
     cases.append(("autodiff", "(a) 1 seed", 1, [1e-4], one, "map"))
+    cases.append(("custom_vjp, no divergence check", "(a) 1 seed", 1, [1e-4],
+                  one, "map"))
   cases.append((best, "(b) 4 seeds", 4, [1e-4], devices, "auto"))
   if full:
     cases.append((best, "(c) 4 seeds x 4 lr", 4, lrs4, one, "vmap"))
@@ -424,9 +441,23 @@ def main():
   print(f"one seed, JAX engine / torch eager:   {ratio(one_seed, torch1, 1):5.2f}x"
         f" per CPU-second (1 thread), {ratio(one_seed, torch_all, 0):5.2f}x "
         f"wall (torch on {cores} threads)")
+  def raw_row(label):
+    return f"raw scan 1 seed, {label}"
+
   print(f"custom_vjp / autodiff, raw one seed:   "
-        f"{ratio('raw scan 1 seed, custom_vjp', 'raw scan 1 seed, autodiff', 1):5.2f}x"
+        f"{ratio(raw_row(raw[1][0]), raw_row(raw[0][0]), 1):5.2f}x"
         " per CPU-second")
+  print(f"inputs / projection layout, raw:       "
+        f"{ratio(raw_row(raw[2][0]), raw_row(raw[1][0]), 1):5.2f}x"
+        " per CPU-second")
+  same_raw = raw_row("package" if best == "package" else raw[2][0])
+  print(f"engine chunk (a) / raw scan, same model: "
+        f"{ratio(one_seed, same_raw, 1):5.2f}x per CPU-second, "
+        f"{ratio(one_seed, same_raw, 0):5.2f}x wall")
+  if full:
+    nodiv = "chunk (a) 1 seed, custom_vjp, no divergence check, 1 dev, map"
+    print(f"divergence check on / off, chunk (a):  "
+          f"{ratio(one_seed, nodiv, 1):5.2f}x per CPU-second")
   print(f"16-run grid on {len(devices)} dev / 1 seed on 1 dev:  "
         f"{ratio(grid_all, one_seed, 0):5.2f}x wall, "
         f"{ratio(grid_all, one_seed, 1):5.2f}x per CPU-second")

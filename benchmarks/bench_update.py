@@ -116,7 +116,7 @@ def main() -> None:
         f"{jax.devices()[0].platform}; optax {optax.__version__}; "
         f"{os.cpu_count()} cores; {platform.processor() or platform.machine()}")
   print(f"# {iters} updates per sample, median of {repeats} interleaved "
-        "rounds")
+        f"rounds; load average {os.getloadavg()[0]:.1f} at start")
 
   sgd_bytes = 5 * n * F32   # read p, g, v; write p, v
   adam_bytes = 7 * n * F32  # read p, g, m, v; write p, m, v

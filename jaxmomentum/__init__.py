@@ -8,6 +8,8 @@ initializers and jit-compiled experiments.
 from jaxmomentum import problems as problems
 from jaxmomentum import schedules as schedules
 from jaxmomentum._adaptive import scale_by_adam as scale_by_adam
+from jaxmomentum._adaptive import scale_by_rms as scale_by_rms
+from jaxmomentum._adaptive import ScaleByRmsState as ScaleByRmsState
 from jaxmomentum._alias import adam as adam
 from jaxmomentum._alias import cm as cm
 from jaxmomentum._alias import nag as nag
@@ -23,6 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ClassicalMomentumState",
     "NesterovMomentumState",
+    "ScaleByRmsState",
     "adam",
     "classical_momentum",
     "cm",
@@ -32,5 +35,6 @@ __all__ = [
     "problems",
     "rmsprop",
     "scale_by_adam",
+    "scale_by_rms",
     "schedules",
 ]

@@ -1,16 +1,18 @@
-"""Adam scaling with an optional bias correction.
+"""Adam and RMSProp scalings whose flags never change the state's type.
 
 optax's ``scale_by_adam`` already computes the torch.optim.Adam update
-(ε outside the square root, ``eps_root`` inside). What it lacks is a switch to
-turn the bias correction off, which this module adds while keeping optax's
-state type, so the flag never changes the state's structure. RMSProp needs
-nothing new: ``optax.scale_by_rms`` / ``optax.scale_by_stddev`` cover every
-variant (see :func:`jaxmomentum.rmsprop`).
+(ε outside the square root, ``eps_root`` inside); what it lacks is a switch to
+turn the bias correction off, which :func:`scale_by_adam` adds while keeping
+optax's ``ScaleByAdamState``. optax's ``scale_by_rms`` / ``scale_by_stddev``
+compute the right RMSProp scalings, but their state type depends on the
+``bias_correction`` flag (and on centering); :func:`scale_by_rms` covers every
+variant with one state, :class:`ScaleByRmsState`, built from optax's moment
+helpers.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import chex
 import jax
@@ -18,6 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxmomentum._momentum import _canonical_dtype
+from jaxmomentum._validation import check_range
 
 
 def scale_by_adam(
@@ -39,7 +42,8 @@ def scale_by_adam(
     correction}), \\
     u_t = \hat m_t / (\sqrt{\hat v_t + \epsilon_{\text{root}}} + \epsilon).
 
-  With ``bias_correction=True`` this *is* ``optax.scale_by_adam``.
+  With ``bias_correction=True`` this *is* ``optax.scale_by_adam``; the state
+  is ``optax.ScaleByAdamState`` either way.
 
   Args:
     b1: :math:`\beta_1 \in [0, 1)`.
@@ -51,7 +55,22 @@ def scale_by_adam(
 
   Returns:
     An ``optax.GradientTransformation`` with state ``optax.ScaleByAdamState``.
+
+  Example:
+    >>> import optax, jax.numpy as jnp, jaxmomentum
+    >>> opt = optax.chain(jaxmomentum.scale_by_adam(bias_correction=False),
+    ...                   optax.scale_by_learning_rate(1e-3))
+    >>> state = opt.init(jnp.zeros(3))
+    >>> updates, state = opt.update(jnp.ones(3), state)
+
+  Reference:
+    Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015,
+    Algorithm 1.
   """
+  check_range("b1", b1, 0.0, 1.0, high_open=True)
+  check_range("b2", b2, 0.0, 1.0, high_open=True)
+  check_range("eps", eps, 0.0)
+  check_range("eps_root", eps_root, 0.0)
   if bias_correction:
     return optax.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root,
                                mu_dtype=mu_dtype)
@@ -71,3 +90,90 @@ def scale_by_adam(
         nu=optax.tree.cast_like(nu, state.nu))
 
   return optax.GradientTransformation(inner.init, update_fn)
+
+
+class ScaleByRmsState(NamedTuple):
+  """State of :func:`scale_by_rms`, the same for every flag."""
+
+  count: chex.Array  # int32 scalar: the number of updates applied so far.
+  nu: optax.Updates  # s_t, the moving average of g².
+  mu: Optional[optax.Updates]  # ḡ_t, the moving average of g (centered only).
+
+
+def scale_by_rms(
+    decay: chex.Numeric = 0.99,
+    eps: chex.Numeric = 1e-8,
+    eps_in_sqrt: bool = False,
+    centered: bool = False,
+    bias_correction: bool = False,
+    initial_scale: chex.Numeric = 0.0,
+) -> optax.GradientTransformation:
+  r"""Rescale updates by RMSProp's root mean square (plain or centered).
+
+  .. math::
+
+    s_t = \rho s_{t-1} + (1-\rho) g_t^2, \qquad
+    \bar g_t = \rho \bar g_{t-1} + (1-\rho) g_t \ (\text{centered only}), \\
+    u_t = g_t / \bigl(\sqrt{\hat s_t - \hat{\bar g}_t^2} + \epsilon\bigr)
+    \quad(\text{or } g_t / \sqrt{\hat s_t - \hat{\bar g}_t^2 + \epsilon}
+    \text{ with } \texttt{eps\_in\_sqrt}),
+
+  where :math:`\bar g \equiv 0` unless ``centered`` and the hats divide by
+  :math:`1-\rho^t` when ``bias_correction`` (otherwise they do nothing). The
+  defaults are those of ``torch.optim.RMSprop``; every combination of flags
+  equals ``optax.scale_by_rms`` / ``optax.scale_by_stddev`` but keeps one state
+  type, :class:`ScaleByRmsState` (``mu`` is ``None`` unless ``centered``).
+
+  Args:
+    decay: :math:`\rho \in [0, 1)` (torch's ``alpha``).
+    eps: :math:`\epsilon \ge 0`, outside the root unless ``eps_in_sqrt``.
+    eps_in_sqrt: put :math:`\epsilon` inside the square root.
+    centered: subtract the squared moving average of the gradient.
+    bias_correction: divide the moving averages by :math:`1-\rho^t`.
+    initial_scale: :math:`s_0 \ge 0`.
+
+  Returns:
+    An ``optax.GradientTransformation`` with state :class:`ScaleByRmsState`.
+
+  Example:
+    >>> import optax, jax.numpy as jnp, jaxmomentum
+    >>> opt = optax.chain(jaxmomentum.scale_by_rms(centered=True),
+    ...                   optax.scale_by_learning_rate(1e-2))
+    >>> state = opt.init(jnp.zeros(3))
+    >>> updates, state = opt.update(jnp.ones(3), state)
+
+  Reference:
+    Tieleman & Hinton, *Lecture 6.5 - RMSProp*, COURSERA 2012; Graves,
+    *Generating Sequences With Recurrent Neural Networks*, 2013, Eqs. 38-41
+    (centered).
+  """
+  check_range("decay", decay, 0.0, 1.0, high_open=True)
+  check_range("eps", eps, 0.0)
+  check_range("initial_scale", initial_scale, 0.0)
+
+  def init_fn(params):
+    return ScaleByRmsState(
+        count=jnp.zeros([], jnp.int32),
+        nu=optax.tree.full_like(params, initial_scale),
+        mu=optax.tree.zeros_like(params) if centered else None)
+
+  def update_fn(updates, state, params=None):
+    del params
+    count = optax.safe_increment(state.count)
+    nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, decay, 2)
+    nu_hat = (optax.tree.bias_correction(nu, decay, count) if bias_correction
+              else nu)
+    mu = mu_hat = None
+    if centered:
+      mu = optax.tree.update_moment(updates, state.mu, decay, 1)
+      mu_hat = (optax.tree.bias_correction(mu, decay, count)
+                if bias_correction else mu)
+      nu_hat = jax.tree.map(lambda n, m: n - jnp.abs(m) ** 2, nu_hat, mu_hat)
+    if eps_in_sqrt:
+      scale = lambda n: jax.lax.rsqrt(n + eps)  # noqa: E731
+    else:
+      scale = lambda n: 1 / (jnp.sqrt(n) + eps)  # noqa: E731
+    new_updates = jax.tree.map(lambda g, n: g * scale(n), updates, nu_hat)
+    return new_updates, ScaleByRmsState(count=count, nu=nu, mu=mu)
+
+  return optax.GradientTransformation(init_fn, update_fn)

@@ -1,8 +1,11 @@
 """Public optimizers as short ``optax.chain``s.
 
-Every hyperparameter may be a float, a schedule ``count -> value`` or an array
-(e.g. traced under ``jax.vmap`` for a learning-rate or momentum grid).
-Constants are checked here, at construction.
+The learning rate and the momentum may be a float, a schedule
+``count -> value`` or an array (e.g. traced under ``jax.vmap`` for a
+learning-rate or momentum grid). The other hyperparameters (Adam's betas,
+RMSProp's decay, the eps) are floats or arrays; to schedule them, wrap the
+optimizer in ``optax.inject_hyperparams``. Constants are checked at
+construction, with a ``ValueError`` naming the argument and its range.
 """
 
 from __future__ import annotations
@@ -150,6 +153,9 @@ def adam(
     bias_correction: apply the bias correction (True).
     mu_dtype: dtype of the first moment (``None``: the params' dtype).
 
+  Returns:
+    ``optax.chain(scale_by_adam(...), optax.scale_by_learning_rate(...))``.
+
   Example:
     >>> import jax.numpy as jnp, jaxmomentum
     >>> opt = jaxmomentum.adam()
@@ -158,11 +164,7 @@ def adam(
   Reference:
     Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
   """
-  _check_learning_rate(learning_rate)
-  check_range("b1", b1, 0.0, 1.0, high_open=True)
-  check_range("b2", b2, 0.0, 1.0, high_open=True)
-  check_range("eps", eps, 0.0)
-  check_range("eps_root", eps_root, 0.0)
+  _check_learning_rate(learning_rate)  # b1, b2, eps: in scale_by_adam
   return optax.chain(
       _adaptive.scale_by_adam(b1, b2, eps, eps_root, bias_correction,
                               mu_dtype),
@@ -212,6 +214,12 @@ def rmsprop(
     initial_scale: initial value of :math:`s_0 \ge 0` (0, as torch).
     accumulator_dtype: dtype of the velocity (``None``: the params' dtype).
 
+  Returns:
+    ``optax.chain(scale_by_rms(...), optax.scale_by_learning_rate(...))``,
+    followed by ``classical_momentum(momentum)`` when ``momentum`` is given.
+    The first state is a :class:`jaxmomentum.ScaleByRmsState` whatever the
+    flags.
+
   Example:
     >>> import jax.numpy as jnp, jaxmomentum
     >>> opt = jaxmomentum.rmsprop(1e-3, centered=True, momentum=0.9)
@@ -221,14 +229,12 @@ def rmsprop(
     Tieleman & Hinton, *Lecture 6.5 - RMSProp*, COURSERA 2012; Graves (2013)
     for the centered form.
   """
-  _check_learning_rate(learning_rate)
-  check_range("decay", decay, 0.0, 1.0, high_open=True)
-  check_range("eps", eps, 0.0)
-  check_range("initial_scale", initial_scale, 0.0)
-  scale_by = optax.scale_by_stddev if centered else optax.scale_by_rms
+  _check_learning_rate(learning_rate)  # decay, eps, ...: in scale_by_rms
   chain = [
-      scale_by(decay=decay, eps=eps, initial_scale=initial_scale,
-               eps_in_sqrt=eps_in_sqrt, bias_correction=bias_correction),
+      _adaptive.scale_by_rms(decay=decay, eps=eps, eps_in_sqrt=eps_in_sqrt,
+                             centered=centered,
+                             bias_correction=bias_correction,
+                             initial_scale=initial_scale),
       optax.scale_by_learning_rate(learning_rate),
   ]
   if momentum is not None:

@@ -257,6 +257,9 @@ def nag_eval_params(opt_state: optax.OptState, params: optax.Params
     >>> params = jnp.ones(3)
     >>> state = opt.init(params)
     >>> theta = jaxmomentum.nag_eval_params(state, params)
+
+  Reference:
+    Sutskever et al. (2013), Eqs. 3-4 (the look-ahead point θ + μv).
   """
   states = [s for s in jax.tree.leaves(opt_state, is_leaf=_is_nag_state)
             if _is_nag_state(s)]

@@ -368,8 +368,10 @@ def _spectral_radius(w: jax.Array, num_squarings: int) -> jax.Array:
     # powers that vanish before 2^j >= n mean radius 0; vanishing later is
     # underflow (defective matrices: the squares of the diagonal of B_j
     # underflow): then the estimate so far is kept.
-    nilpotent = vanished & (jnp.exp2(j.astype(w.dtype)) < n)
-    weight = jnp.exp2(-(j + 1).astype(w.dtype))
+    # jnp.asarray: j is a Python int when jit is disabled (jax.disable_jit).
+    j = jnp.asarray(j, w.dtype)
+    nilpotent = vanished & (jnp.exp2(j) < n)
+    weight = jnp.exp2(-(j + 1))
     update = ~done & ~vanished
     log_rho = jnp.where(update, log_rho + weight * jnp.log(
         jnp.where(vanished, 1, norm)), log_rho)

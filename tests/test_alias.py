@@ -1,5 +1,7 @@
 """Generic checks every public optimizer gets for free (a table of cases)."""
 
+import doctest
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -8,6 +10,9 @@ import optax
 import pytest
 
 import jaxmomentum as jm
+from jaxmomentum import _adaptive
+from jaxmomentum import _alias
+from jaxmomentum import _momentum
 from jaxmomentum import schedules
 
 # name: (factory(learning_rate) -> optimizer, learning rate that converges)
@@ -25,6 +30,9 @@ _OPTIMIZERS_UNDER_TEST = {
     "rmsprop": (lambda lr: jm.rmsprop(lr), 3e-3),
     "rmsprop_centered_momentum": (
         lambda lr: jm.rmsprop(lr, centered=True, momentum=0.9), 1e-3),
+    "rmsprop_bias_correction_eps_in_sqrt": (
+        lambda lr: jm.rmsprop(lr, bias_correction=True, eps_in_sqrt=True),
+        3e-3),
 }
 NAMES = list(_OPTIMIZERS_UNDER_TEST)
 
@@ -171,6 +179,61 @@ def test_vmap_over_learning_rate_and_momentum_grid_equals_loop(factory):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_vmap_over_learning_rate_grid_equals_loop(name):
+  factory, lr = _OPTIMIZERS_UNDER_TEST[name]
+  lrs = jnp.array([0.25, 0.5, 1.0]) * lr
+  params = {"x": jnp.array([-1.0, 2.0])}
+
+  def run(learning_rate):
+    final, _ = _minimize(factory(learning_rate), _rosenbrock, params, 50)
+    return final
+
+  grid = jax.jit(jax.vmap(run))(lrs)
+  for i, lr_i in enumerate(lrs):
+    np.testing.assert_allclose(grid["x"][i], run(float(lr_i))["x"],
+                               rtol=1e-5, atol=1e-7)
+  assert bool(jnp.all(jnp.isfinite(grid["x"])))
+  assert float(jnp.abs(grid["x"][0] - grid["x"][-1]).max()) > 1e-4
+
+
+_RMS_FLAGS = [dict(centered=c, bias_correction=b, eps_in_sqrt=e)
+              for c in (False, True) for b in (False, True)
+              for e in (False, True)]
+
+
+def test_rmsprop_flags_never_change_the_state_type():
+  params = {"x": jnp.ones(3)}
+  types = {type(jm.rmsprop(1e-2, **flags).init(params)[0])
+           for flags in _RMS_FLAGS}
+  assert types == {jm.ScaleByRmsState}
+
+
+@pytest.mark.parametrize("flags", _RMS_FLAGS)
+def test_scale_by_rms_equals_optax(flags):
+  """Our one-state RMS scaling computes what optax's two primitives do."""
+  kwargs = dict(decay=0.8, eps=1e-3, initial_scale=0.1, **flags)
+  theirs = (optax.scale_by_stddev if flags["centered"] else
+            optax.scale_by_rms)(**{k: v for k, v in kwargs.items()
+                                   if k != "centered"})
+  ours = jm.scale_by_rms(**kwargs)
+  params = jnp.array([0.5, -1.0, 2.0])
+  s_ours, s_theirs = ours.init(params), theirs.init(params)
+  for k in range(4):
+    g = jnp.array([1.0, -2.0, 0.5]) * (k + 1) - 1.0
+    u_ours, s_ours = ours.update(g, s_ours)
+    u_theirs, s_theirs = theirs.update(g, s_theirs)
+    np.testing.assert_allclose(u_ours, u_theirs, rtol=1e-6)
+
+
+@pytest.mark.parametrize("module", [_momentum, _adaptive, _alias, schedules],
+                         ids=lambda m: m.__name__)
+def test_docstring_examples_run(module):
+  result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+  assert result.attempted > 0
+  assert result.failed == 0
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_jit_equals_no_jit(name):
   factory, lr = _OPTIMIZERS_UNDER_TEST[name]
   opt = factory(lr)
@@ -206,6 +269,12 @@ _BAD_HYPERPARAMETERS = [
     (jm.rmsprop, {"learning_rate": -1.0}, "learning_rate", "> 0"),
     (jm.classical_momentum, {"momentum": 1.01}, "momentum", "[0, 1]"),
     (jm.nesterov_momentum, {"momentum": -1}, "momentum", "[0, 1]"),
+    (jm.scale_by_adam, {"b1": -0.1}, "b1", "[0, 1)"),
+    (jm.scale_by_adam, {"b2": 1.0, "bias_correction": False}, "b2",
+     "[0, 1)"),
+    (jm.scale_by_rms, {"decay": 1.5}, "decay", "[0, 1)"),
+    (jm.scale_by_rms, {"eps": -1.0}, "eps", ">= 0"),
+    (jm.rmsprop, {"initial_scale": -1.0}, "initial_scale", ">= 0"),
 ]
 
 

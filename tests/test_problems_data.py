@@ -363,3 +363,11 @@ def test_epoch_minibatch_covers_each_epoch_once(getkey):
 def test_sampler_errors(call, match):
   with pytest.raises(ValueError, match=match):
     call()
+
+
+def test_load_faces_default_split_is_martens():
+  """Defaults: the first 103,500 columns train, the last 41,400 test."""
+  import inspect  # pylint: disable=g-import-not-at-top
+  params = inspect.signature(P.load_faces).parameters
+  assert params["num_train"].default == 103_500
+  assert params["num_test"].default == 41_400

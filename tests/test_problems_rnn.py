@@ -342,3 +342,44 @@ def test_biases_baseline_analytic(problem, mean_err, best_err):
   np.testing.assert_allclose(got.mean_predictor_error, mean_err, atol=1e-7)
   np.testing.assert_allclose(got.best_constant_error, best_err, atol=1e-7)
   assert got.best_constant_error <= got.mean_predictor_error + 1e-12
+
+
+def _documented_baselines():
+  """``{name: (mean, best, paper)}`` from the table in the package docstring."""
+  lines = P.__doc__.splitlines()
+  start = next(i for i, line in enumerate(lines)
+               if line.startswith("``problem.name``")) + 2
+  rows = {}
+  for line in lines[start:]:
+    if line.startswith("="):  # the table's closing rule
+      break
+    name, rest = line[2:].split("``", 1)
+    rows[name] = tuple(float(x) for x in rest.split())
+  return rows
+
+
+def test_documented_biases_table_matches_computed():
+  """The docstring table (mean, best, paper) is what the code computes."""
+  documented = _documented_baselines()
+  problems = [p for p, _, _ in _BASELINES if p.paper_biases is not None]
+  assert sorted(documented) == sorted(p.name for p in problems)
+  for problem in problems:
+    got = problem.biases_baseline()
+    assert documented[problem.name] == (
+        round(got.mean_predictor_error, 4), round(got.best_constant_error, 4),
+        got.paper), problem.name
+
+
+def test_table5_constants_are_the_papers_and_read_only():
+  assert dict(P.TABLE5_BIASES) == {"add T=80": 0.82, "mul T=80": 0.84,
+                                   "mem-5 T=200": 0.025, "mem-20 T=80": 0.08}
+  assert list(P.TABLE5_PROBLEMS) == list(P.TABLE5_BIASES)
+  # The presets are the 2011 release's defaults.
+  assert P.TABLE5_PROBLEMS["add T=80"] == P.ArithmeticProblem(80)
+  assert P.TABLE5_PROBLEMS["mul T=80"] == P.ArithmeticProblem(
+      80, target="product")
+  assert P.TABLE5_PROBLEMS["mem-5 T=200"] == P.MemorizationProblem(5, 2, 200)
+  assert P.TABLE5_PROBLEMS["mem-20 T=80"] == P.MemorizationProblem(10, 5, 80)
+  for table in (P.TABLE5_PROBLEMS, P.TABLE5_BIASES):
+    with pytest.raises(TypeError):
+      table["add T=80"] = None  # type: ignore[index]

@@ -101,6 +101,20 @@ _AGREEMENT_CASES = {
         lambda: optax.rmsprop(1e-2, decay=0.9, eps_in_sqrt=False,
                               bias_correction=True),
         None),
+    "rmsprop_centered_bias_correction_eps_in_sqrt": (
+        lambda: jm.rmsprop(1e-2, decay=0.9, eps=1e-4, eps_in_sqrt=True,
+                           centered=True, bias_correction=True,
+                           initial_scale=0.5),
+        lambda: optax.rmsprop(1e-2, decay=0.9, eps=1e-4, eps_in_sqrt=True,
+                              centered=True, bias_correction=True,
+                              initial_scale=0.5),
+        None),
+    "rmsprop_centered_eps_in_sqrt": (
+        lambda: jm.rmsprop(1e-2, decay=0.9, eps=1e-6, eps_in_sqrt=True,
+                           centered=True),
+        lambda: optax.rmsprop(1e-2, decay=0.9, eps=1e-6, eps_in_sqrt=True,
+                              centered=True),
+        None),
 }
 _WITH_OPTAX = [n for n, c in _AGREEMENT_CASES.items() if c[1] is not None]
 _WITH_TORCH = [n for n, c in _AGREEMENT_CASES.items() if c[2] is not None]

@@ -10,6 +10,7 @@ test_training_summary.py.
 """
 
 import logging
+import re
 import sys
 import warnings
 
@@ -447,7 +448,17 @@ def test_progress_bar_or_log_line(trainer, capsys, monkeypatch,
   result = training.run_grid(trainer, _GRID, _SEEDS, progress=True)
   err = capsys.readouterr().err
   assert "40/40" in err, err
-  assert ("update/s" in err) if tqdm_installed else ("run-updates/s" in err)
+  if tqdm_installed:  # rate and "[elapsed<ETA, rate update/s, ...]"
+    assert "update/s" in err and "run_updates_per_s=" in err, err
+    assert re.search(r"\[\d+:\d+<\d+:\d+", err), err
+  else:
+    lines = re.findall(r"(\d+)/40 updates, ([\d.e+]+) updates/s, "
+                       r"([\d.e+]+) run-updates/s over 6 runs, 2 diverged, "
+                       r"ETA \d+ s", err)
+    assert [n for n, _, _ in lines] == ["10", "40"], err
+    for _, rate, run_rate in lines:  # measured over whole chunks
+      assert 0 < float(rate) < 1e6
+      np.testing.assert_allclose(float(run_rate), 6 * float(rate), rtol=1e-3)
   assert result.metrics["loss"].shape == (2, 3, 4)
   training.run_grid(trainer, _GRID, _SEEDS, progress=False)
   assert capsys.readouterr().err == ""

@@ -316,9 +316,9 @@ def run_grid(
       num_diverged = int(np.sum(_to_host(state.diverged_at)[:num_runs] >= 0))
       chunk_s.append(time.perf_counter() - tic)
       chunks_run += 1
-      if chunks_run == 1:
-        bar.restart_clock()
       bar.update(config.chunk_size, num_diverged)
+      if chunks_run == 1:  # rates from the second chunk: no compile time
+        bar.restart_clock()
       last = chunk + 1 == config.num_chunks
       if checkpointer is not None and (
           last or time.perf_counter() - last_save >= checkpoint_every_s):

@@ -1,0 +1,486 @@
+"""Tables 1-3: deep autoencoders with NAG and CM, finetuning, SI scale.
+
+Each Table 1 row trains the sparse-initialized autoencoder of Section 3 with
+μ_t from Eq. 5 (capped at μ_max, reduced to 0.9 for the final updates as in
+Table 2), at every learning rate of the protocol and every seed, as one grid
+per (problem, momentum type). Per column the learning rate with the lowest
+final training objective wins; its squared error (sum over output
+dimensions, mean over training cases) is reported over seeds.
+
+* Table 2 reads the same NAG runs: the error of the best NAG column just
+  before μ drops to 0.9 and at the end (the runs are shared through their
+  checkpoints, so ``table2`` after ``table1`` trains nothing).
+* Table 3 trains NAG at μ_max = 0.999 on the CURVES row over the SI scales
+  (a grid over ``init_scale`` and the learning rate).
+
+Data: MNIST, CURVES and FACES from the files a user supplies
+(``--data-dir``); a missing file skips its row with a message saying where
+it was looked for and how to get it. The synthetic curves stand-in is used
+for the CURVES row only when asked for, and then labelled as such.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxmomentum import _alias
+from jaxmomentum import _momentum
+from jaxmomentum import problems as problems_lib
+from jaxmomentum import schedules
+from jaxmomentum import training
+from jaxmomentum.models import AUTOENCODER_ARCHITECTURES
+from jaxmomentum.models import DeepAutoencoder
+from jaxmomentum.reproduce import _report
+from jaxmomentum.reproduce._protocols import AutoencoderProtocol
+
+MOMENTA = ("nag", "cm")
+_ARCHITECTURES = {a.name: a for a in AUTOENCODER_ARCHITECTURES}
+_LOADERS = {"curves": problems_lib.load_curves,
+            "mnist": problems_lib.load_mnist,
+            "faces": problems_lib.load_faces}
+STANDIN_LABEL = "synthetic curves stand-in (not CURVES)"
+
+
+class DataUnavailable(Exception):
+  """A row's data set cannot be had: the message says why and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """The training cases of one row and what they are."""
+
+  problem: str
+  train: np.ndarray
+  label: str
+
+  @property
+  def is_standin(self) -> bool:
+    return self.label == STANDIN_LABEL
+
+
+def load_dataset(problem: str, data_dir: Optional[str], *,
+                 synthetic_curves: bool, protocol: AutoencoderProtocol
+                 ) -> Dataset:
+  """The training cases of a Table 1 row, or :class:`DataUnavailable`."""
+  if problem == "curves" and synthetic_curves:
+    images = problems_lib.synthetic_curves_standin(
+        jax.random.key(20130617), protocol.num_train_standin)
+    return Dataset(problem, np.asarray(images), STANDIN_LABEL)
+  if data_dir is None:
+    hint = (" (or --synthetic-curves for the labelled stand-in)"
+            if problem == "curves" else "")
+    raise DataUnavailable(
+        f"{problem}: no --data-dir given; point it at the directory holding "
+        f"the {problem.upper()} files{hint}")
+  try:
+    data = _LOADERS[problem](data_dir)
+  except FileNotFoundError as err:
+    raise DataUnavailable(str(err)) from err
+  return Dataset(problem, np.asarray(data.train), problem.upper())
+
+
+def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
+                             momentum: str, *, mu_max: Optional[float] = None,
+                             grid_init_scale: bool = False
+                             ) -> training.Trainer:
+  """The trainer of one row: a grid over (μ_max, ε) or (init_scale, ε).
+
+  The objective is the cross-entropy of the logistic output (CURVES,
+  MNIST) or the squared error of the linear output (FACES), summed over
+  output dimensions and averaged over the minibatch; the reported ``error``
+  is the squared error of the reconstruction, summed over dimensions and
+  averaged over cases. ``mu_max`` fixes μ_max (Table 3); else it is a grid
+  hyperparameter. ``grid_init_scale`` makes the SI scale one too.
+  """
+  if momentum not in MOMENTA:
+    raise ValueError(f"momentum must be one of {MOMENTA}, got {momentum!r}")
+  architecture = _ARCHITECTURES[dataset.problem]
+  logistic = architecture.output == "logistic"
+  data = jnp.asarray(dataset.train, jnp.float32)
+  dummy = jnp.zeros((1, architecture.input_dim), jnp.float32)
+
+  def model(init_scale=1.0):
+    return DeepAutoencoder(architecture, init_scale=init_scale)
+
+  def init_fn(key, init_scale=1.0):
+    return model(init_scale).init(key, dummy)
+
+  def sample_fn(key, batch_size):
+    return problems_lib.sample_minibatch(key, data, batch_size)
+
+  def objective(out, x):
+    if logistic:
+      return jnp.mean(jnp.sum(optax.sigmoid_binary_cross_entropy(out, x), -1))
+    return jnp.mean(jnp.sum((out - x) ** 2, -1))
+
+  def loss_fn(params, x):
+    return objective(model().apply(params, x, logits=True), x)
+
+  def eval_fn(params, x):
+    out = model().apply(params, x, logits=True)
+    recon = jax.nn.sigmoid(out) if logistic else out
+    return {"loss": objective(out, x),
+            "error": jnp.mean(jnp.sum((recon - x) ** 2, -1))}
+
+  optimizer = _alias.nag if momentum == "nag" else _alias.cm
+
+  def momentum_schedule(mu):
+    return schedules.low_momentum_finetuning(
+        schedules.sutskever_schedule(mu, protocol.stage_length),
+        total_steps=protocol.num_steps,
+        num_final_steps=protocol.finetune_steps)
+
+  if mu_max is None:
+    def optimizer_factory(learning_rate, mu_max):
+      return optimizer(learning_rate, momentum_schedule(mu_max))
+  else:
+    def optimizer_factory(learning_rate):
+      return optimizer(learning_rate, momentum_schedule(mu_max))
+
+  config = training.TrainConfig(
+      num_steps=protocol.num_steps, batch_size=protocol.batch_size,
+      eval_every=protocol.eval_every,
+      eval_batch_size=protocol.eval_batch_size,
+      num_eval_batches=protocol.num_eval_batches)
+  return training.make_train(
+      config, init_fn, loss_fn, sample_fn, optimizer_factory,
+      eval_fn=eval_fn,
+      params_for_eval=_momentum.nag_eval_params if momentum == "nag" else None,
+      init_hparams=("init_scale",) if grid_init_scale else ())
+
+
+def _tag(protocol: AutoencoderProtocol, dataset: Dataset, **extra) -> str:
+  from jaxmomentum import __version__  # pylint: disable=import-outside-toplevel
+  fields = {k: getattr(protocol, k) for k in (
+      "num_steps", "batch_size", "stage_length", "finetune_steps",
+      "eval_every", "eval_batch_size", "num_eval_batches")}
+  return json.dumps({"version": __version__, "data": dataset.label,
+                     "cases": int(dataset.train.shape[0]), **fields, **extra},
+                    sort_keys=True, default=str)
+
+
+def run_table1_grids(dataset: Dataset, protocol: AutoencoderProtocol,
+                     out_dir: Path, *, momenta=MOMENTA, progress=True,
+                     checkpoint_every_s: float = 30.0, log=print
+                     ) -> dict[str, training.GridResult]:
+  """The NAG and CM grids of one Table 1 row (resumed from ``out_dir``)."""
+  results = {}
+  for momentum in momenta:
+    mus = [m for m in protocol.mu_maxes if m > 0 or momentum == "nag"]
+    if not mus:
+      continue
+    trainer = make_autoencoder_trainer(dataset, protocol, momentum)
+    grid = training.Grid.product(mu_max=mus,
+                                 learning_rate=list(protocol.learning_rates))
+    log(f"Table 1, {dataset.label}, {momentum.upper()}: {len(mus)} μ_max x "
+        f"{len(protocol.learning_rates)} learning rates x {protocol.seeds} "
+        f"seeds, {protocol.num_steps:,} updates each")
+    results[momentum] = training.run_grid(
+        trainer, grid, seeds=protocol.seeds,
+        out_dir=out_dir / "checkpoints" / "table1" /
+        f"{dataset.problem}-{momentum}",
+        checkpoint_every_s=checkpoint_every_s, progress=progress,
+        tag=_tag(protocol, dataset, table="1", momentum=momentum))
+  return results
+
+
+def _row_name(dataset: Dataset) -> str:
+  return dataset.problem
+
+
+def _data_note(dataset: Dataset) -> str:
+  return f"data: {dataset.label}" if dataset.is_standin else ""
+
+
+def table1_cells(dataset: Dataset, results: dict[str, training.GridResult]
+                 ) -> tuple[list[_report.Cell], dict]:
+  row = _row_name(dataset)
+  unit = _report.unit_of("1", row)
+  cells, selected = [], {}
+  for momentum, result in results.items():
+    summary = training.summarize(result, objective="loss",
+                                 select="learning_rate", report=("error",))
+    for col in summary.rows:
+      key = _report.column_key(float(col.column["mu_max"]), momentum)
+      selected[key] = (momentum, col)
+      cells.append(_report.Cell(
+          "1", row, key, col.report["error"], _report.paper_value("1", row,
+                                                                  key),
+          unit, learning_rate=float(col.best["learning_rate"]),
+          note=_data_note(dataset)))
+  return cells, selected
+
+
+def table2_cells(dataset: Dataset, result: training.GridResult,
+                 protocol: AutoencoderProtocol) -> list[_report.Cell]:
+  """Before and after low-momentum finetuning, at the best NAG column."""
+  row = _row_name(dataset)
+  unit = _report.unit_of("2", row)
+  summary = training.summarize(result, objective="loss",
+                               select="learning_rate", report=("error",))
+  candidates = [c for c in summary.rows if float(c.column["mu_max"]) > 0]
+  if not candidates:
+    return []
+  best = min(candidates, key=lambda c: (
+      np.inf if np.isnan(c.objective.mean) else c.objective.mean))
+  before_step = protocol.num_steps - protocol.finetune_steps
+  steps = list(result.eval_steps)
+  cells = []
+  for key, step in (("before", before_step), ("after", protocol.num_steps)):
+    if step not in steps:
+      continue
+    values = np.asarray(result.metrics["error"])[:, best.point,
+                                                 steps.index(step)]
+    stats = training.aggregate_over_seeds(values,
+                                          result.diverged_step[:, best.point]
+                                          >= 0)
+    note = f"NAG μ_max={float(best.column['mu_max']):g}, update {step:,}"
+    if dataset.is_standin:
+      note += f"; {_data_note(dataset)}"
+    cells.append(_report.Cell(
+        "2", row, key, stats, _report.paper_value("2", row, key), unit,
+        learning_rate=float(best.best["learning_rate"]), note=note))
+  return cells
+
+
+def run_table3_grid(dataset: Dataset, protocol: AutoencoderProtocol,
+                    out_dir: Path, *, progress=True,
+                    checkpoint_every_s: float = 30.0, log=print
+                    ) -> training.GridResult:
+  trainer = make_autoencoder_trainer(dataset, protocol, "nag",
+                                     mu_max=protocol.table3_mu_max,
+                                     grid_init_scale=True)
+  grid = training.Grid.product(init_scale=list(protocol.si_scales),
+                               learning_rate=list(protocol.learning_rates))
+  log(f"Table 3, {dataset.label}, NAG μ_max={protocol.table3_mu_max:g}: "
+      f"{len(protocol.si_scales)} SI scales x {len(protocol.learning_rates)} "
+      f"learning rates x {protocol.seeds} seeds, {protocol.num_steps:,} "
+      "updates each")
+  return training.run_grid(
+      trainer, grid, seeds=protocol.seeds,
+      out_dir=out_dir / "checkpoints" / "table3" / dataset.problem,
+      checkpoint_every_s=checkpoint_every_s, progress=progress,
+      tag=_tag(protocol, dataset, table="3",
+               mu_max=protocol.table3_mu_max))
+
+
+def table3_cells(dataset: Dataset, result: training.GridResult
+                 ) -> list[_report.Cell]:
+  summary = training.summarize(result, objective="loss",
+                               select="learning_rate", report=("error",))
+  cells = []
+  for col in summary.rows:
+    key = f"{float(col.column['init_scale']):g}"
+    cells.append(_report.Cell(
+        "3", "curves", key, col.report["error"],
+        _report.paper_value("3", "curves", key),
+        _report.unit_of("3", "curves"),
+        learning_rate=float(col.best["learning_rate"]),
+        note=_data_note(dataset)))
+  return cells
+
+
+def _plot_table1(path: Path, dataset: Dataset, results, selected
+                 ) -> Optional[Path]:
+  mus = sorted({float(k.rstrip("NM")) for k in selected})
+  panels = []
+  for mu in mus:
+    curves = []
+    for momentum in MOMENTA:
+      key = _report.column_key(mu, momentum)
+      if key not in selected or (mu == 0 and momentum == "cm"):
+        continue
+      m, col = selected[key]
+      label = ("SGD" if mu == 0 else m.upper()) + \
+          f", ε={float(col.best['learning_rate']):g}"
+      curves.append(_report.selected_curve(results[m], "error", col.point,
+                                           label))
+    panels.append((f"μ_max = {mu:g}", curves))
+  return _report.plot_curves(
+      path, panels, "squared error",
+      f"Table 1, {dataset.label}: mean and min-max over seeds")
+
+
+def _plot_table2(path: Path, cells: list[_report.Cell]) -> Optional[Path]:
+  plt = _report.pyplot()
+  rows = list(dict.fromkeys(c.row for c in cells))
+  if plt is None or not rows:
+    return None
+  fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(rows), 3.2))
+  width = 0.2
+  for i, row in enumerate(rows):
+    by_col = {c.column: c for c in cells if c.row == row}
+    for j, (col, color) in enumerate((("before", "C1"), ("after", "C0"))):
+      cell = by_col.get(col)
+      if cell is None or cell.ours is None:
+        continue
+      ax.bar(i + (j - 0.5) * width * 2, cell.ours.mean, width * 1.8,
+             yerr=cell.ours.std, color=color,
+             label=f"ours, {col}" if i == 0 else None)
+      if cell.paper is not None:
+        ax.plot(i + (j - 0.5) * width * 2, cell.paper, "k_", markersize=14,
+                label=f"paper, {col}" if i == 0 and j == 0 else None)
+  ax.set_xticks(range(len(rows)), rows)
+  ax.set_ylabel("squared error")
+  ax.set_title("Table 2: before / after low-momentum finetuning (NAG)",
+               fontsize=9)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def _plot_table3(path: Path, cells: list[_report.Cell], label: str
+                 ) -> Optional[Path]:
+  plt = _report.pyplot()
+  if plt is None or not cells:
+    return None
+  scales = [float(c.column) for c in cells]
+  fig, ax = plt.subplots(figsize=(4.6, 3.2))
+  ours = [c.ours.mean if c.ours is not None else np.nan for c in cells]
+  spread = [c.ours.std if c.ours is not None else 0.0 for c in cells]
+  ax.errorbar(scales, ours, yerr=spread, fmt="o-", label=f"ours ({label})")
+  paper = [(s, c.paper) for s, c in zip(scales, cells) if c.paper is not None]
+  if paper:
+    ax.plot(*zip(*paper), "ks--", label="paper (CURVES)")
+  ax.set_xscale("log", base=2)
+  ax.set_yscale("log")
+  ax.set_xlabel("SI scale multiplier")
+  ax.set_ylabel("squared error")
+  ax.set_title("Table 3: error vs sparse-init scale", fontsize=9)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def _notes(protocol: AutoencoderProtocol, skipped: list[str],
+           datasets: list[Dataset]) -> list[str]:
+  notes = [f"protocol: {protocol.name}"] + [
+      f"differs from the paper: {d}" for d in protocol.differences()]
+  for d in datasets:
+    if d.is_standin:
+      notes.append(f"the curves row ran on the {STANDIN_LABEL}, "
+                   f"{d.train.shape[0]:,} images: its numbers are not "
+                   "comparable with the paper's CURVES values")
+  notes += [f"skipped: {s}" for s in skipped]
+  notes.append("objective: cross-entropy (logistic outputs) or squared "
+               "error (linear outputs); error: squared error summed over "
+               "output dimensions, averaged over training cases (estimated "
+               "on randomly drawn training cases); selection: per column the "
+               "learning rate with the lowest final objective (mean over "
+               "seeds); NAG evaluated at θ; μ_max = 0 runs NAG (plain SGD).")
+  return notes
+
+
+def _datasets(protocol, data_dir, synthetic_curves, problems, log):
+  datasets, skipped = [], []
+  for problem in problems:
+    try:
+      datasets.append(load_dataset(problem, data_dir,
+                                   synthetic_curves=synthetic_curves,
+                                   protocol=protocol))
+    except DataUnavailable as err:
+      _report.print_skip(str(err), log)
+      skipped.append(str(err))
+  return datasets, skipped
+
+
+def reproduce_table1(protocol: AutoencoderProtocol, out_dir: Path, *,
+                     data_dir: Optional[str] = None,
+                     synthetic_curves: bool = False, progress: bool = True,
+                     checkpoint_every_s: float = 30.0,
+                     log: Callable[[str], None] = print,
+                     with_table2: bool = False
+                     ) -> tuple[str, list[Path]]:
+  """Table 1 (and, with ``with_table2``, Table 2 from the same runs)."""
+  out_dir = Path(out_dir)
+  datasets, skipped = _datasets(protocol, data_dir, synthetic_curves,
+                                protocol.problems, log)
+  cells, t2_cells, runs, figures = [], [], [], []
+  for dataset in datasets:
+    results = run_table1_grids(dataset, protocol, out_dir, progress=progress,
+                               checkpoint_every_s=checkpoint_every_s, log=log)
+    row_cells, selected = table1_cells(dataset, results)
+    cells += row_cells
+    if "nag" in results:
+      t2_cells += table2_cells(dataset, results["nag"], protocol)
+    for momentum, result in results.items():
+      runs.append(_report.result_json(result, problem=dataset.problem,
+                                      data=dataset.label, momentum=momentum))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figure = _plot_table1(out_dir / f"table1_{dataset.problem}_curves.png",
+                          dataset, results, selected)
+    figures += [figure] if figure else []
+  cells = _report.with_paper_cells(cells, "1", _row_notes(skipped))
+  notes = _notes(protocol, skipped, datasets)
+  table, paths = _report.write_outputs(
+      out_dir, "table1", "Table 1: autoencoder squared errors (ours / paper)",
+      cells, protocol, notes, runs)
+  if with_table2:
+    t2_cells = _report.with_paper_cells(t2_cells, "2", _row_notes(skipped))
+    t2_table, t2_paths = _report.write_outputs(
+        out_dir, "table2",
+        "Table 2: NAG before / after low-momentum finetuning (ours / paper)",
+        t2_cells, protocol, notes + [
+            f"before: the error at update {protocol.num_steps - protocol.finetune_steps:,}"
+            f", when μ drops to 0.9 for the final {protocol.finetune_steps:,} "
+            "updates; after: at the end; the column is the best NAG μ_max "
+            "(Table 1's selection)."], [])
+    figure = _plot_table2(out_dir / "table2_finetuning.png", t2_cells)
+    table += "\n" + t2_table
+    paths += t2_paths + ([figure] if figure else [])
+  return table, paths + figures
+
+
+def _row_notes(skipped: list[str]) -> dict:
+  """"no data" for the rows whose data set was missing."""
+  return {s.split(":")[0].lower(): "no data" for s in skipped}
+
+
+def reproduce_table2(protocol: AutoencoderProtocol, out_dir: Path, **kwargs
+                     ) -> tuple[str, list[Path]]:
+  """Table 2 from Table 1's NAG runs (trains them if they are not there)."""
+  table, paths = reproduce_table1(protocol, out_dir, with_table2=True,
+                                  **kwargs)
+  return table, paths
+
+
+def reproduce_table3(protocol: AutoencoderProtocol, out_dir: Path, *,
+                     data_dir: Optional[str] = None,
+                     synthetic_curves: bool = False, progress: bool = True,
+                     checkpoint_every_s: float = 30.0,
+                     log: Callable[[str], None] = print
+                     ) -> tuple[str, list[Path]]:
+  """Table 3: error vs SI scale on the CURVES row (NAG, μ_max = 0.999)."""
+  out_dir = Path(out_dir)
+  datasets, skipped = _datasets(protocol, data_dir, synthetic_curves,
+                                ("curves",), log)
+  cells, runs, figures = [], [], []
+  for dataset in datasets:
+    result = run_table3_grid(dataset, protocol, out_dir, progress=progress,
+                             checkpoint_every_s=checkpoint_every_s, log=log)
+    cells += table3_cells(dataset, result)
+    runs.append(_report.result_json(result, problem=dataset.problem,
+                                    data=dataset.label, momentum="nag"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figure = _plot_table3(out_dir / "table3_si_scale.png", cells,
+                          dataset.label)
+    figures += [figure] if figure else []
+  cells = _report.with_paper_cells(cells, "3", _row_notes(skipped))
+  table, paths = _report.write_outputs(
+      out_dir, "table3", "Table 3: squared error vs SI scale (ours / paper)",
+      cells, protocol, _notes(protocol, skipped, datasets) + [
+          f"NAG with μ_max = {protocol.table3_mu_max:g}; the best learning "
+          "rate per scale."], runs)
+  return table, paths + figures

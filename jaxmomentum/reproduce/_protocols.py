@@ -1,0 +1,305 @@
+"""The protocols of the paper's experiments: the paper's own and a quick one.
+
+A protocol fixes everything a table's runs need besides the code: updates,
+batch sizes, the learning-rate and momentum grids, seeds, the momentum
+schedule's time constants and how often to evaluate. ``PAPER`` is the
+paper's protocol (Sections 3 and 4.2); ``QUICK`` is a documented reduction
+that runs ``jaxmomentum reproduce all`` in well under 30 minutes on 2 CPU
+cores. :func:`RNNProtocol.replace` / :func:`AutoencoderProtocol.replace`
+apply the command line's single-knob overrides (``--steps``, ``--seeds``,
+``--learning-rates``, ``--mu``, ...) to either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from jaxmomentum._validation import check_int
+from jaxmomentum._validation import check_range
+
+# Table 5's rows, by short command-line name.
+RNN_PROBLEMS = {"add": "add T=80", "mul": "mul T=80",
+                "mem5": "mem-5 T=200", "mem20": "mem-20 T=80"}
+# Table 1's rows.
+AUTOENCODER_PROBLEMS = ("curves", "mnist", "faces")
+
+
+def _check_values(name: str, values, low: float, high: float, *,
+                  low_open: bool = False) -> tuple[float, ...]:
+  values = tuple(float(v) for v in values)
+  if not values:
+    raise ValueError(f"{name} must hold at least one value")
+  check_range(name, values, low, high, low_open=low_open)
+  return values
+
+
+@dataclasses.dataclass(frozen=True)
+class RNNProtocol:
+  """How Table 5's RNN runs are made (Section 4.2).
+
+  Attributes:
+    name: ``"paper"``, ``"quick"``, or either with ``+overrides``.
+    num_steps: updates per run (50,000).
+    batch_size: sequences per update (100), fresh every update.
+    seeds: random seeds per grid point (4).
+    learning_rates: the grid the best is chosen from
+      ({1e-3, 1e-4, 1e-5, 1e-6}).
+    mu0s: the momentum after the warm-up ({0, 0.9, 0.98, 0.995}); μ0 = 0 is
+      one column, run with NAG (the two differ only during the warm-up).
+    warmup_steps: updates at ``warmup_momentum`` before μ0 (1,000).
+    warmup_momentum: 0.9.
+    problems: Table 5 rows to run, short names (:data:`RNN_PROBLEMS`).
+    eval_every: updates between evaluations.
+    eval_batch_size, num_eval_batches: fresh sequences per evaluation.
+    hidden_size: tanh units (100).
+  """
+
+  name: str
+  num_steps: int
+  batch_size: int
+  seeds: int
+  learning_rates: tuple[float, ...]
+  mu0s: tuple[float, ...]
+  warmup_steps: int
+  eval_every: int
+  eval_batch_size: int
+  num_eval_batches: int
+  warmup_momentum: float = 0.9
+  problems: tuple[str, ...] = tuple(RNN_PROBLEMS)
+  hidden_size: int = 100
+
+  def __post_init__(self):
+    check_int("num_steps", self.num_steps, 1)
+    check_int("batch_size", self.batch_size, 1)
+    check_int("seeds", self.seeds, 1)
+    object.__setattr__(self, "learning_rates", _check_values(
+        "learning_rates", self.learning_rates, 0.0, float("inf"),
+        low_open=True))
+    object.__setattr__(self, "mu0s", _check_values("mu", self.mu0s, 0.0, 1.0))
+    check_int("warmup_steps", self.warmup_steps, 0, self.num_steps)
+    check_range("warmup_momentum", self.warmup_momentum, 0.0, 1.0)
+    check_int("eval_every", self.eval_every, 1, self.num_steps)
+    if self.num_steps % self.eval_every:
+      raise ValueError(f"eval_every must divide num_steps={self.num_steps}, "
+                       f"got {self.eval_every}")
+    check_int("eval_batch_size", self.eval_batch_size, 1)
+    check_int("num_eval_batches", self.num_eval_batches, 1)
+    check_int("hidden_size", self.hidden_size, 1)
+    object.__setattr__(self, "problems", _check_problems(
+        self.problems, tuple(RNN_PROBLEMS)))
+
+  def replace(self, **overrides: Any) -> "RNNProtocol":
+    """A copy with the given fields changed (``None`` values ignored)."""
+    return _replace(self, overrides, _rnn_scaled)
+
+  def differences(self) -> list[str]:
+    """How this protocol differs from the paper's, one line each."""
+    return _differences(self, RNN_PAPER, {
+        "num_steps": "updates per run",
+        "seeds": "seeds per grid point",
+        "learning_rates": "learning rates",
+        "mu0s": "μ0 values",
+        "warmup_steps": "updates at μ = 0.9 before μ0",
+        "problems": "Table 5 rows",
+        "batch_size": "sequences per update",
+        "hidden_size": "hidden units"})
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoencoderProtocol:
+  """How the deep-autoencoder runs of Tables 1-3 are made (Section 3).
+
+  Attributes:
+    name: ``"paper"``, ``"quick"``, or either with ``+overrides``.
+    num_steps: updates per run (750,000).
+    batch_size: cases per update (200), drawn from the training set.
+    seeds: random seeds per grid point (the paper does not say; 4 as for
+      the RNNs).
+    learning_rates: {0.05, 0.01, 0.005, 0.001, 0.0005, 0.0001}.
+    mu_maxes: μ_max of Eq. 5 ({0, 0.9, 0.99, 0.995, 0.999}); 0 is one
+      column (plain SGD), run with NAG.
+    stage_length: updates per stage of Eq. 5 (250).
+    finetune_steps: final updates at μ = 0.9 (Table 2: 1,000).
+    problems: Table 1 rows to run (``curves``, ``mnist``, ``faces``).
+    eval_every: updates between evaluations; divides ``finetune_steps`` so
+      that Table 2's "before" is measured exactly where μ drops.
+    eval_batch_size, num_eval_batches: training cases per evaluation (drawn
+      at random from the training set: an unbiased estimate of the training
+      error).
+    si_scales: Table 3's SI scales ({0.25, 0.5, 1, 2, 4}).
+    table3_mu_max: the μ_max of Table 3's runs (NAG, 0.999: Table 3's
+      scale-1 error, 0.074, is Table 1's CURVES 0.999N result).
+    num_train_standin: images of the synthetic curves stand-in (20,000, the
+      size of CURVES' training set).
+  """
+
+  name: str
+  num_steps: int
+  batch_size: int
+  seeds: int
+  learning_rates: tuple[float, ...]
+  mu_maxes: tuple[float, ...]
+  stage_length: int
+  finetune_steps: int
+  eval_every: int
+  eval_batch_size: int
+  num_eval_batches: int
+  problems: tuple[str, ...] = AUTOENCODER_PROBLEMS
+  si_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+  table3_mu_max: float = 0.999
+  num_train_standin: int = 20_000
+
+  def __post_init__(self):
+    check_int("num_steps", self.num_steps, 1)
+    check_int("batch_size", self.batch_size, 1)
+    check_int("seeds", self.seeds, 1)
+    object.__setattr__(self, "learning_rates", _check_values(
+        "learning_rates", self.learning_rates, 0.0, float("inf"),
+        low_open=True))
+    object.__setattr__(self, "mu_maxes", _check_values(
+        "mu", self.mu_maxes, 0.0, 1.0))
+    check_int("stage_length", self.stage_length, 1)
+    check_int("finetune_steps", self.finetune_steps, 0, self.num_steps)
+    check_int("eval_every", self.eval_every, 1, self.num_steps)
+    for what, n in (("num_steps", self.num_steps),
+                    ("finetune_steps", self.finetune_steps)):
+      if n % self.eval_every:
+        raise ValueError(f"eval_every must divide {what}={n}, got "
+                         f"{self.eval_every}")
+    check_int("eval_batch_size", self.eval_batch_size, 1)
+    check_int("num_eval_batches", self.num_eval_batches, 1)
+    object.__setattr__(self, "si_scales", _check_values(
+        "si_scales", self.si_scales, 0.0, float("inf"), low_open=True))
+    check_range("table3_mu_max", self.table3_mu_max, 0.0, 1.0)
+    check_int("num_train_standin", self.num_train_standin, 1)
+    object.__setattr__(self, "problems", _check_problems(
+        self.problems, AUTOENCODER_PROBLEMS))
+
+  def replace(self, **overrides: Any) -> "AutoencoderProtocol":
+    """A copy with the given fields changed (``None`` values ignored)."""
+    return _replace(self, overrides, _autoencoder_scaled)
+
+  def differences(self) -> list[str]:
+    """How this protocol differs from the paper's, one line each."""
+    return _differences(self, AUTOENCODER_PAPER, {
+        "num_steps": "updates per run",
+        "seeds": "seeds per grid point",
+        "learning_rates": "learning rates",
+        "mu_maxes": "μ_max values",
+        "stage_length": "updates per stage of Eq. 5",
+        "finetune_steps": "final updates at μ = 0.9",
+        "problems": "Table 1 rows",
+        "batch_size": "cases per update",
+        "si_scales": "SI scales (Table 3)"})
+
+
+def _check_problems(problems, allowed) -> tuple[str, ...]:
+  problems = tuple(problems)
+  bad = [p for p in problems if p not in allowed]
+  if bad or not problems:
+    raise ValueError(f"problems must be a non-empty subset of {list(allowed)}, "
+                     f"got {list(problems)}")
+  return problems
+
+
+def _rnn_scaled(protocol: RNNProtocol, steps: int) -> dict:
+  """Time constants that follow a changed ``num_steps``: the warm-up keeps
+  the paper's 1/50 of the run and evaluations stay ~50 per run."""
+  return {"warmup_steps": max(1, steps // 50) if steps < 50_000 else 1000,
+          "eval_every": _divisor_near(steps, steps // 50)}
+
+
+def _autoencoder_scaled(protocol: AutoencoderProtocol, steps: int) -> dict:
+  """Stage length, finetuning and evaluation scaled with ``num_steps``."""
+  if steps >= 750_000:
+    return {"stage_length": 250, "finetune_steps": 1000,
+            "eval_every": _divisor_near(1000, 1000)}
+  finetune = max(1, steps // 10)
+  eval_every = _divisor_near(finetune, max(1, steps // 50))
+  finetune -= finetune % eval_every
+  return {"stage_length": max(1, steps // 100), "finetune_steps": finetune,
+          "eval_every": _common_divisor(steps, finetune, eval_every)}
+
+
+def _divisor_near(n: int, target: int) -> int:
+  """The largest divisor of ``n`` that is <= ``max(target, 1)``."""
+  target = max(1, min(target, n))
+  return max(d for d in range(1, target + 1) if n % d == 0)
+
+
+def _common_divisor(a: int, b: int, near: int) -> int:
+  import math  # pylint: disable=import-outside-toplevel
+  return _divisor_near(math.gcd(a, b) if b else a, near)
+
+
+def _replace(protocol, overrides: dict, scaled):
+  overrides = {k: v for k, v in overrides.items() if v is not None}
+  if not overrides:
+    return protocol
+  fields = {f.name for f in dataclasses.fields(protocol)}
+  unknown = sorted(set(overrides) - fields)
+  if unknown:
+    raise ValueError(f"unknown protocol setting(s) {unknown}")
+  if "num_steps" in overrides:
+    derived = scaled(protocol, int(overrides["num_steps"]))
+    overrides = {**derived, **overrides}
+  changed = ",".join(sorted(k for k in overrides if k != "name"))
+  name = overrides.pop("name", f"{protocol.name.split('+')[0]}+{changed}")
+  return dataclasses.replace(protocol, name=name, **overrides)
+
+
+def _differences(protocol, paper, labels: dict) -> list[str]:
+  lines = []
+  for field, label in labels.items():
+    ours, theirs = getattr(protocol, field), getattr(paper, field)
+    if ours != theirs:
+      lines.append(f"{label}: {_fmt(ours)} (paper: {_fmt(theirs)})")
+  return lines
+
+
+def _fmt(value) -> str:
+  if isinstance(value, tuple):
+    return "{" + ", ".join(_fmt(v) for v in value) + "}"
+  if isinstance(value, float):
+    return f"{value:g}"
+  if isinstance(value, int):
+    return f"{value:,}"
+  return str(value)
+
+
+RNN_PAPER = RNNProtocol(
+    name="paper", num_steps=50_000, batch_size=100, seeds=4,
+    learning_rates=(1e-3, 1e-4, 1e-5, 1e-6), mu0s=(0.0, 0.9, 0.98, 0.995),
+    warmup_steps=1000, eval_every=1000, eval_batch_size=1000,
+    num_eval_batches=2)
+
+# 2,400 updates (1/20 of the paper's run, warm-up scaled to 1/50 of it), the
+# two largest learning rates, 2 seeds: about 8 minutes on 2 CPU cores.
+RNN_QUICK = RNNProtocol(
+    name="quick", num_steps=2_400, batch_size=100, seeds=2,
+    learning_rates=(1e-3, 1e-4), mu0s=(0.0, 0.9, 0.98, 0.995),
+    warmup_steps=48, eval_every=100, eval_batch_size=500,
+    num_eval_batches=1)
+
+# make demo's slice of Table 5: one row, plain SGD vs NAG and CM at 0.995.
+RNN_DEMO = RNN_QUICK.replace(name="demo", problems=("add",),
+                             mu0s=(0.0, 0.995))
+
+AUTOENCODER_PAPER = AutoencoderProtocol(
+    name="paper", num_steps=750_000, batch_size=200, seeds=4,
+    learning_rates=(0.05, 0.01, 0.005, 0.001, 0.0005, 0.0001),
+    mu_maxes=(0.0, 0.9, 0.99, 0.995, 0.999), stage_length=250,
+    finetune_steps=1000, eval_every=1000, eval_batch_size=1000,
+    num_eval_batches=5)
+
+# 2,000 updates; Eq. 5's stages and the finetuning scaled to the run (stage
+# length 20, final 200 updates at 0.9); three learning rates; 2 seeds.
+AUTOENCODER_QUICK = AutoencoderProtocol(
+    name="quick", num_steps=2_000, batch_size=200, seeds=2,
+    learning_rates=(0.05, 0.01, 0.001), mu_maxes=(0.0, 0.9, 0.99, 0.995, 0.999),
+    stage_length=20, finetune_steps=200, eval_every=100, eval_batch_size=1000,
+    num_eval_batches=1)
+
+PROTOCOLS = {"paper": (RNN_PAPER, AUTOENCODER_PAPER),
+             "quick": (RNN_QUICK, AUTOENCODER_QUICK)}

@@ -1,0 +1,229 @@
+"""Table 5: the RNN long-term-dependency problems with NAG and CM.
+
+For each problem, momentum type and μ0, the RNN of Section 4 (100 tanh
+units, Table 4 initialization, centered inputs and targets) is trained with
+μ = 0.9 for the warm-up, then μ0, at every learning rate of the protocol and
+every seed, as one grid per (problem, momentum type) through
+:func:`jaxmomentum.training.run_grid`. Per column the learning rate with the
+lowest final training loss (mean over seeds, on fresh sequences) is selected
+and its zero-one error reported as mean ± std over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmomentum import _alias
+from jaxmomentum import _momentum
+from jaxmomentum import initializers
+from jaxmomentum import problems as problems_lib
+from jaxmomentum import schedules
+from jaxmomentum import training
+from jaxmomentum.models import RNN
+from jaxmomentum.reproduce import _report
+from jaxmomentum.reproduce._protocols import RNN_PROBLEMS
+from jaxmomentum.reproduce._protocols import RNNProtocol
+
+MOMENTA = ("nag", "cm")
+# Table 5's row keys in _paper_values, by short name.
+PAPER_ROWS = {"add": "add80", "mul": "mul80", "mem5": "mem5_200",
+              "mem20": "mem20_80"}
+
+
+def _percent(short_name: str) -> float:
+  """The paper prints the memorization rows in percent of time steps."""
+  return 100.0 if short_name.startswith("mem") else 1.0
+
+
+def output_bias(problem) -> np.ndarray:
+  """Table 4's "average of outputs" for centered problems.
+
+  Squared-error problems are trained on centered targets, whose average is
+  0. For the softmax problems the bias is ``log`` of the class frequencies,
+  so that the initial prediction is the average one-hot target.
+  """
+  if problem.output_kind == "linear":
+    return np.zeros(problem.out_dim, np.float32)
+  return np.log(np.asarray(problem.target_mean, np.float32))
+
+
+def make_rnn_trainer(problem, protocol: RNNProtocol, momentum: str
+                     ) -> training.Trainer:
+  """The trainer of one (problem, momentum type) grid over (μ0, ε)."""
+  if momentum not in MOMENTA:
+    raise ValueError(f"momentum must be one of {MOMENTA}, got {momentum!r}")
+  bias = output_bias(problem)
+  model = RNN(
+      output_size=problem.out_dim, hidden_size=protocol.hidden_size,
+      head="linear" if problem.output_kind == "linear" else "softmax",
+      init_recipe=initializers.table4_rnn_init(
+          problem.input_scale, output_bias=jnp.asarray(bias)))
+  dummy = jnp.zeros((1, problem.max_length, problem.in_dim), jnp.float32)
+
+  def init_fn(key):
+    return model.init(key, dummy)
+
+  def sample_fn(key, batch_size):
+    return problem.centered(problem.sample(key, batch_size))
+
+  def loss_fn(params, batch):
+    return problem.loss(model.apply(params, batch.inputs), batch)
+
+  def eval_fn(params, batch):
+    outputs = model.apply(params, batch.inputs)
+    return {"loss": problem.loss(outputs, batch),
+            "error": problem.zero_one(outputs, batch)}
+
+  optimizer = _alias.nag if momentum == "nag" else _alias.cm
+
+  def optimizer_factory(learning_rate, mu0):
+    return optimizer(learning_rate, schedules.rnn_warmup_schedule(
+        mu0, protocol.warmup_steps, protocol.warmup_momentum))
+
+  config = training.TrainConfig(
+      num_steps=protocol.num_steps, batch_size=protocol.batch_size,
+      eval_every=protocol.eval_every,
+      eval_batch_size=protocol.eval_batch_size,
+      num_eval_batches=protocol.num_eval_batches)
+  return training.make_train(
+      config, init_fn, loss_fn, sample_fn, optimizer_factory,
+      eval_fn=eval_fn,
+      params_for_eval=_momentum.nag_eval_params if momentum == "nag" else None)
+
+
+def _mu0s(protocol: RNNProtocol, momentum: str) -> tuple[float, ...]:
+  # μ0 = 0 is one column of the paper (run with NAG).
+  return tuple(m for m in protocol.mu0s if m > 0 or momentum == "nag")
+
+
+def _tag(protocol: RNNProtocol, problem, momentum: str) -> str:
+  from jaxmomentum import __version__  # pylint: disable=import-outside-toplevel
+  fields = {k: getattr(protocol, k) for k in (
+      "num_steps", "batch_size", "warmup_steps", "warmup_momentum",
+      "eval_every", "eval_batch_size", "num_eval_batches", "hidden_size")}
+  return json.dumps({"version": __version__, "table": "5",
+                     "problem": problem.name, "momentum": momentum, **fields},
+                    sort_keys=True)
+
+
+def run_grids(protocol: RNNProtocol, short_name: str, out_dir: Path, *,
+              progress: bool = True, checkpoint_every_s: float = 30.0,
+              log=print) -> dict[str, training.GridResult]:
+  """The NAG and CM grids of one problem; resumes from ``out_dir``."""
+  problem = problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[short_name]]
+  results = {}
+  for momentum in MOMENTA:
+    mu0s = _mu0s(protocol, momentum)
+    if not mu0s:
+      continue
+    trainer = make_rnn_trainer(problem, protocol, momentum)
+    grid = training.Grid.product(mu0=list(mu0s),
+                                 learning_rate=list(protocol.learning_rates))
+    log(f"Table 5, {problem.name}, {momentum.upper()}: {len(mu0s)} μ0 x "
+        f"{len(protocol.learning_rates)} learning rates x {protocol.seeds} "
+        f"seeds, {protocol.num_steps:,} updates each")
+    results[momentum] = training.run_grid(
+        trainer, grid, seeds=protocol.seeds,
+        out_dir=out_dir / "checkpoints" / "table5" / f"{short_name}-{momentum}",
+        checkpoint_every_s=checkpoint_every_s, progress=progress,
+        tag=_tag(protocol, problem, momentum))
+  return results
+
+
+def cells_for(short_name: str, results: dict[str, training.GridResult]
+              ) -> tuple[list[_report.Cell], dict]:
+  """The Table 5 cells of one problem, and per column its selected point."""
+  problem = problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[short_name]]
+  row = PAPER_ROWS[short_name]
+  factor = _percent(short_name)
+  unit = _report.unit_of("5", row)
+  baseline = problem.biases_baseline().mean_predictor_error * factor
+  cells = [_report.Cell(
+      "5", row, "biases",
+      training.SeedStats(baseline, 0.0, baseline, baseline, 1, 0),
+      _report.paper_value("5", row, "biases"), unit,
+      note="constant predictor of our generator (analytic)")]
+  selected = {}
+  for momentum, result in results.items():
+    summary = training.summarize(result, objective="loss",
+                                 select="learning_rate", report=("error",))
+    for col in summary.rows:
+      key = _report.column_key(float(col.column["mu0"]), momentum)
+      selected[key] = (momentum, col.point)
+      cells.append(_report.Cell(
+          "5", row, key, _report.scaled(col.report["error"], factor),
+          _report.paper_value("5", row, key), unit,
+          learning_rate=float(col.best["learning_rate"])))
+  order = ["biases"] + sorted(
+      (c.column for c in cells if c.column != "biases"),
+      key=lambda k: (k != "0", k[-1:] == "M", float(k.rstrip("NM") or 0)))
+  cells.sort(key=lambda c: order.index(c.column))
+  return cells, selected
+
+
+def plot_problem(path: Path, short_name: str,
+                 results: dict[str, training.GridResult], selected: dict
+                 ) -> Optional[Path]:
+  """Learning curves: zero-one error vs updates, one panel per μ0."""
+  problem = problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[short_name]]
+  factor = _percent(short_name)
+  mus = sorted({float(k.rstrip("NM")) for k in selected})
+  panels = []
+  for mu in mus:
+    curves = []
+    for momentum in MOMENTA:
+      key = _report.column_key(mu, momentum)
+      if key not in selected or (mu == 0 and momentum == "cm"):
+        continue
+      m, point = selected[key]
+      lr = float(results[m].grid.values["learning_rate"][point])
+      label = ("SGD after warm-up" if mu == 0 else m.upper()) + f", ε={lr:g}"
+      curves.append(_report.selected_curve(results[m], "error", point, label,
+                                           factor))
+    panels.append((f"μ0 = {mu:g}", curves))
+  unit = "% of time steps" if factor != 1 else "fraction of sequences"
+  return _report.plot_curves(
+      path, panels, f"zero-one error ({unit})",
+      f"Table 5, {problem.name}: mean and min-max over seeds")
+
+
+def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
+              checkpoint_every_s: float = 30.0, log=print
+              ) -> tuple[str, list[Path]]:
+  """Runs Table 5 for ``protocol.problems``; writes table, CSV, JSON, PNGs."""
+  out_dir = Path(out_dir)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  cells, runs, figures = [], [], []
+  for short_name in protocol.problems:
+    results = run_grids(protocol, short_name, out_dir, progress=progress,
+                        checkpoint_every_s=checkpoint_every_s, log=log)
+    problem_cells, selected = cells_for(short_name, results)
+    cells += problem_cells
+    for momentum, result in results.items():
+      runs.append(_report.result_json(result, problem=RNN_PROBLEMS[short_name],
+                                      momentum=momentum))
+    figure = plot_problem(out_dir / f"table5_{short_name}_curves.png",
+                          short_name, results, selected)
+    if figure is not None:
+      figures.append(figure)
+  notes = [f"protocol: {protocol.name}"] + [
+      f"differs from the paper: {d}" for d in protocol.differences()] + [
+      "problems: the 2011 release's generators (jaxmomentum.problems "
+      "defaults: add target A+B, values U[0,1]); see the biases column for "
+      "how they compare with the paper's.",
+      "μ0 = 0 runs NAG (μ = 0.9 during the warm-up, then plain SGD).",
+      "selection: per column the learning rate with the lowest final "
+      "training loss (mean over seeds, fresh sequences); NAG evaluated at θ.",
+  ]
+  cells = _report.with_paper_cells(cells, "5")
+  title = "Table 5: RNN zero-one errors (ours / paper)"
+  table, paths = _report.write_outputs(out_dir, "table5", title, cells,
+                                       protocol, notes, runs)
+  return table, paths + figures
+
