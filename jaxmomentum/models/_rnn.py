@@ -50,7 +50,8 @@ class RNN(nn.Module):
   **Layout and cost.** Inputs are batch-major ``[batch, time, in_dim]`` (as the
   problem generators give them) and so are the outputs. Inside, the input
   projection for all steps is one matmul straight into time-major
-  ``[time, batch, hidden]``; the ``lax.scan`` over time
+  ``[time, batch, hidden]`` (the small inputs are transposed to time-major
+  first); the ``lax.scan`` over time
   (:func:`jaxmomentum.models._recurrence.tanh_recurrence`) does only
   ``h = tanh(h @ W_hh + a_t)``; the output projection is one matmul after it.
   The hidden states are sown as ``intermediates/hidden_states``
@@ -127,10 +128,13 @@ class RNN(nn.Module):
       h0 = jnp.zeros((hidden,), self.param_dtype)
     h0 = jnp.broadcast_to(h0, (batch, hidden))
 
-    pre = jnp.einsum("bti,ih->tbh", inputs, w_ih) + b_h   # time-major
+    # Time-major before the input matmul: transposing the small inputs is
+    # cheap, while an einsum that also transposes its output costs more than
+    # the whole forward recurrence on XLA:CPU (benchmarks/RESULTS.md).
+    pre = jnp.einsum("tbi,ih->tbh", jnp.swapaxes(inputs, 0, 1), w_ih) + b_h
     hs = tanh_recurrence(w_hh, pre, h0)                     # [time, batch, h]
     self.sow("intermediates", "hidden_states", hs)
-    outputs = jnp.einsum("tbh,ho->bto", hs, w_ho) + b_o
+    outputs = jnp.swapaxes(hs @ w_ho, 0, 1) + b_o
     if self.head == "softmax":
       outputs = jax.nn.log_softmax(outputs, axis=-1)
     return outputs

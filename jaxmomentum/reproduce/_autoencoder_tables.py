@@ -22,6 +22,7 @@ for the CURVES row only when asked for, and then labelled as such.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Callable, Optional
@@ -66,14 +67,23 @@ class Dataset:
     return self.label == STANDIN_LABEL
 
 
+@functools.lru_cache(maxsize=2)
+def _standin(num_images: int) -> np.ndarray:
+  """The stand-in images, made once per process (Tables 1-3 share them)."""
+  images = problems_lib.synthetic_curves_standin(jax.random.key(20130617),
+                                                 num_images)
+  images = np.asarray(images)
+  images.setflags(write=False)
+  return images
+
+
 def load_dataset(problem: str, data_dir: Optional[str], *,
                  synthetic_curves: bool, protocol: AutoencoderProtocol
                  ) -> Dataset:
   """The training cases of a Table 1 row, or :class:`DataUnavailable`."""
   if problem == "curves" and synthetic_curves:
-    images = problems_lib.synthetic_curves_standin(
-        jax.random.key(20130617), protocol.num_train_standin)
-    return Dataset(problem, np.asarray(images), STANDIN_LABEL)
+    return Dataset(problem, _standin(protocol.num_train_standin),
+                   STANDIN_LABEL)
   if data_dir is None:
     hint = (" (or --synthetic-curves for the labelled stand-in)"
             if problem == "curves" else "")
@@ -210,11 +220,11 @@ def table1_cells(dataset: Dataset, results: dict[str, training.GridResult]
                                  select="learning_rate", report=("error",))
     for col in summary.rows:
       key = _report.column_key(float(col.column["mu_max"]), momentum)
-      selected[key] = (momentum, col)
+      lr = float(col.best["learning_rate"])
+      selected[key] = (momentum, col.point, lr)
       cells.append(_report.Cell(
-          "1", row, key, col.report["error"], _report.paper_value("1", row,
-                                                                  key),
-          unit, learning_rate=float(col.best["learning_rate"]),
+          "1", row, key, col.report["error"],
+          _report.paper_value("1", row, key), unit, learning_rate=lr,
           note=_data_note(dataset)))
   return cells, selected
 
@@ -290,22 +300,9 @@ def table3_cells(dataset: Dataset, result: training.GridResult
 
 def _plot_table1(path: Path, dataset: Dataset, results, selected
                  ) -> Optional[Path]:
-  mus = sorted({float(k.rstrip("NM")) for k in selected})
-  panels = []
-  for mu in mus:
-    curves = []
-    for momentum in MOMENTA:
-      key = _report.column_key(mu, momentum)
-      if key not in selected or (mu == 0 and momentum == "cm"):
-        continue
-      m, col = selected[key]
-      label = ("SGD" if mu == 0 else m.upper()) + \
-          f", ε={float(col.best['learning_rate']):g}"
-      curves.append(_report.selected_curve(results[m], "error", col.point,
-                                           label))
-    panels.append((f"μ_max = {mu:g}", curves))
   return _report.plot_curves(
-      path, panels, "squared error",
+      path, _report.momentum_panels(results, selected, "μ_max", "SGD"),
+      "squared error",
       f"Table 1, {dataset.label}: mean and min-max over seeds")
 
 

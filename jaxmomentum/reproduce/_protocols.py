@@ -13,7 +13,8 @@ apply the command line's single-knob overrides (``--steps``, ``--seeds``,
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import math
+from typing import Any, ClassVar
 
 from jaxmomentum._validation import check_int
 from jaxmomentum._validation import check_range
@@ -35,7 +36,68 @@ def _check_values(name: str, values, low: float, high: float, *,
 
 
 @dataclasses.dataclass(frozen=True)
-class RNNProtocol:
+class _Protocol:
+  """The knobs every table's protocol has (see the subclasses)."""
+
+  name: str
+  num_steps: int
+  batch_size: int
+  seeds: int
+  learning_rates: tuple[float, ...]
+  eval_every: int
+  eval_batch_size: int
+  num_eval_batches: int
+
+  def __post_init__(self):
+    check_int("num_steps", self.num_steps, 1)
+    check_int("batch_size", self.batch_size, 1)
+    check_int("seeds", self.seeds, 1)
+    object.__setattr__(self, "learning_rates", _check_values(
+        "learning_rates", self.learning_rates, 0.0, float("inf"),
+        low_open=True))
+    check_int("eval_every", self.eval_every, 1, self.num_steps)
+    if self.num_steps % self.eval_every:
+      raise ValueError(f"eval_every must divide num_steps={self.num_steps}, "
+                       f"got {self.eval_every}")
+    check_int("eval_batch_size", self.eval_batch_size, 1)
+    check_int("num_eval_batches", self.num_eval_batches, 1)
+
+  def _scaled(self, steps: int) -> dict:
+    """Time constants that follow a changed ``num_steps``."""
+    raise NotImplementedError
+
+  def replace(self, **overrides: Any):
+    """A copy with the given fields changed (``None`` values ignored).
+
+    A new ``num_steps`` rescales the time constants that depend on it
+    (warm-up, Eq. 5's stages, finetuning, evaluation interval) unless they
+    are given too; the name records what was overridden.
+    """
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if not overrides:
+      return self
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(self)})
+    if unknown:
+      raise ValueError(f"unknown protocol setting(s) {unknown}")
+    if "num_steps" in overrides:
+      overrides = {**self._scaled(int(overrides["num_steps"])), **overrides}
+    changed = ",".join(sorted(k for k in overrides if k != "name"))
+    name = overrides.pop("name", f"{self.name.split('+')[0]}+{changed}")
+    return dataclasses.replace(self, name=name, **overrides)
+
+  def differences(self) -> list[str]:
+    """How this protocol differs from the paper's, one line each."""
+    paper = PROTOCOLS["paper"][0 if isinstance(self, RNNProtocol) else 1]
+    return [f"{label}: {_fmt(getattr(self, field))} (paper: "
+            f"{_fmt(getattr(paper, field))})"
+            for field, label in self._LABELS.items()
+            if getattr(self, field) != getattr(paper, field)]
+
+  _LABELS: ClassVar[dict] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class RNNProtocol(_Protocol):
   """How Table 5's RNN runs are made (Section 4.2).
 
   Attributes:
@@ -45,69 +107,46 @@ class RNNProtocol:
     seeds: random seeds per grid point (4).
     learning_rates: the grid the best is chosen from
       ({1e-3, 1e-4, 1e-5, 1e-6}).
+    eval_every: updates between evaluations.
+    eval_batch_size, num_eval_batches: fresh sequences per evaluation.
     mu0s: the momentum after the warm-up ({0, 0.9, 0.98, 0.995}); μ0 = 0 is
       one column, run with NAG (the two differ only during the warm-up).
     warmup_steps: updates at ``warmup_momentum`` before μ0 (1,000).
     warmup_momentum: 0.9.
     problems: Table 5 rows to run, short names (:data:`RNN_PROBLEMS`).
-    eval_every: updates between evaluations.
-    eval_batch_size, num_eval_batches: fresh sequences per evaluation.
     hidden_size: tanh units (100).
   """
 
-  name: str
-  num_steps: int
-  batch_size: int
-  seeds: int
-  learning_rates: tuple[float, ...]
-  mu0s: tuple[float, ...]
-  warmup_steps: int
-  eval_every: int
-  eval_batch_size: int
-  num_eval_batches: int
+  mu0s: tuple[float, ...] = (0.0, 0.9, 0.98, 0.995)
+  warmup_steps: int = 1000
   warmup_momentum: float = 0.9
   problems: tuple[str, ...] = tuple(RNN_PROBLEMS)
   hidden_size: int = 100
 
+  _LABELS: ClassVar[dict] = {
+      "num_steps": "updates per run", "seeds": "seeds per grid point",
+      "learning_rates": "learning rates", "mu0s": "μ0 values",
+      "warmup_steps": "updates at μ = 0.9 before μ0",
+      "problems": "Table 5 rows", "batch_size": "sequences per update",
+      "hidden_size": "hidden units"}
+
   def __post_init__(self):
-    check_int("num_steps", self.num_steps, 1)
-    check_int("batch_size", self.batch_size, 1)
-    check_int("seeds", self.seeds, 1)
-    object.__setattr__(self, "learning_rates", _check_values(
-        "learning_rates", self.learning_rates, 0.0, float("inf"),
-        low_open=True))
+    super().__post_init__()
     object.__setattr__(self, "mu0s", _check_values("mu", self.mu0s, 0.0, 1.0))
     check_int("warmup_steps", self.warmup_steps, 0, self.num_steps)
     check_range("warmup_momentum", self.warmup_momentum, 0.0, 1.0)
-    check_int("eval_every", self.eval_every, 1, self.num_steps)
-    if self.num_steps % self.eval_every:
-      raise ValueError(f"eval_every must divide num_steps={self.num_steps}, "
-                       f"got {self.eval_every}")
-    check_int("eval_batch_size", self.eval_batch_size, 1)
-    check_int("num_eval_batches", self.num_eval_batches, 1)
     check_int("hidden_size", self.hidden_size, 1)
     object.__setattr__(self, "problems", _check_problems(
         self.problems, tuple(RNN_PROBLEMS)))
 
-  def replace(self, **overrides: Any) -> "RNNProtocol":
-    """A copy with the given fields changed (``None`` values ignored)."""
-    return _replace(self, overrides, _rnn_scaled)
-
-  def differences(self) -> list[str]:
-    """How this protocol differs from the paper's, one line each."""
-    return _differences(self, RNN_PAPER, {
-        "num_steps": "updates per run",
-        "seeds": "seeds per grid point",
-        "learning_rates": "learning rates",
-        "mu0s": "μ0 values",
-        "warmup_steps": "updates at μ = 0.9 before μ0",
-        "problems": "Table 5 rows",
-        "batch_size": "sequences per update",
-        "hidden_size": "hidden units"})
+  def _scaled(self, steps: int) -> dict:
+    # The warm-up keeps the paper's 1/50 of the run; ~50 evaluations a run.
+    return {"warmup_steps": max(1, steps // 50) if steps < 50_000 else 1000,
+            "eval_every": _divisor_near(steps, steps // 50)}
 
 
 @dataclasses.dataclass(frozen=True)
-class AutoencoderProtocol:
+class AutoencoderProtocol(_Protocol):
   """How the deep-autoencoder runs of Tables 1-3 are made (Section 3).
 
   Attributes:
@@ -117,16 +156,16 @@ class AutoencoderProtocol:
     seeds: random seeds per grid point (the paper does not say; 4 as for
       the RNNs).
     learning_rates: {0.05, 0.01, 0.005, 0.001, 0.0005, 0.0001}.
-    mu_maxes: μ_max of Eq. 5 ({0, 0.9, 0.99, 0.995, 0.999}); 0 is one
-      column (plain SGD), run with NAG.
-    stage_length: updates per stage of Eq. 5 (250).
-    finetune_steps: final updates at μ = 0.9 (Table 2: 1,000).
-    problems: Table 1 rows to run (``curves``, ``mnist``, ``faces``).
     eval_every: updates between evaluations; divides ``finetune_steps`` so
       that Table 2's "before" is measured exactly where μ drops.
     eval_batch_size, num_eval_batches: training cases per evaluation (drawn
       at random from the training set: an unbiased estimate of the training
       error).
+    mu_maxes: μ_max of Eq. 5 ({0, 0.9, 0.99, 0.995, 0.999}); 0 is one
+      column (plain SGD), run with NAG.
+    stage_length: updates per stage of Eq. 5 (250).
+    finetune_steps: final updates at μ = 0.9 (Table 2: 1,000).
+    problems: Table 1 rows to run (``curves``, ``mnist``, ``faces``).
     si_scales: Table 3's SI scales ({0.25, 0.5, 1, 2, 4}).
     table3_mu_max: the μ_max of Table 3's runs (NAG, 0.999: Table 3's
       scale-1 error, 0.074, is Table 1's CURVES 0.999N result).
@@ -134,41 +173,31 @@ class AutoencoderProtocol:
       size of CURVES' training set).
   """
 
-  name: str
-  num_steps: int
-  batch_size: int
-  seeds: int
-  learning_rates: tuple[float, ...]
-  mu_maxes: tuple[float, ...]
-  stage_length: int
-  finetune_steps: int
-  eval_every: int
-  eval_batch_size: int
-  num_eval_batches: int
+  mu_maxes: tuple[float, ...] = (0.0, 0.9, 0.99, 0.995, 0.999)
+  stage_length: int = 250
+  finetune_steps: int = 1000
   problems: tuple[str, ...] = AUTOENCODER_PROBLEMS
   si_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
   table3_mu_max: float = 0.999
   num_train_standin: int = 20_000
 
+  _LABELS: ClassVar[dict] = {
+      "num_steps": "updates per run", "seeds": "seeds per grid point",
+      "learning_rates": "learning rates", "mu_maxes": "μ_max values",
+      "stage_length": "updates per stage of Eq. 5",
+      "finetune_steps": "final updates at μ = 0.9",
+      "problems": "Table 1 rows", "batch_size": "cases per update",
+      "si_scales": "SI scales (Table 3)"}
+
   def __post_init__(self):
-    check_int("num_steps", self.num_steps, 1)
-    check_int("batch_size", self.batch_size, 1)
-    check_int("seeds", self.seeds, 1)
-    object.__setattr__(self, "learning_rates", _check_values(
-        "learning_rates", self.learning_rates, 0.0, float("inf"),
-        low_open=True))
+    super().__post_init__()
     object.__setattr__(self, "mu_maxes", _check_values(
         "mu", self.mu_maxes, 0.0, 1.0))
     check_int("stage_length", self.stage_length, 1)
     check_int("finetune_steps", self.finetune_steps, 0, self.num_steps)
-    check_int("eval_every", self.eval_every, 1, self.num_steps)
-    for what, n in (("num_steps", self.num_steps),
-                    ("finetune_steps", self.finetune_steps)):
-      if n % self.eval_every:
-        raise ValueError(f"eval_every must divide {what}={n}, got "
-                         f"{self.eval_every}")
-    check_int("eval_batch_size", self.eval_batch_size, 1)
-    check_int("num_eval_batches", self.num_eval_batches, 1)
+    if self.finetune_steps % self.eval_every:
+      raise ValueError(f"eval_every must divide finetune_steps="
+                       f"{self.finetune_steps}, got {self.eval_every}")
     object.__setattr__(self, "si_scales", _check_values(
         "si_scales", self.si_scales, 0.0, float("inf"), low_open=True))
     check_range("table3_mu_max", self.table3_mu_max, 0.0, 1.0)
@@ -176,22 +205,16 @@ class AutoencoderProtocol:
     object.__setattr__(self, "problems", _check_problems(
         self.problems, AUTOENCODER_PROBLEMS))
 
-  def replace(self, **overrides: Any) -> "AutoencoderProtocol":
-    """A copy with the given fields changed (``None`` values ignored)."""
-    return _replace(self, overrides, _autoencoder_scaled)
-
-  def differences(self) -> list[str]:
-    """How this protocol differs from the paper's, one line each."""
-    return _differences(self, AUTOENCODER_PAPER, {
-        "num_steps": "updates per run",
-        "seeds": "seeds per grid point",
-        "learning_rates": "learning rates",
-        "mu_maxes": "μ_max values",
-        "stage_length": "updates per stage of Eq. 5",
-        "finetune_steps": "final updates at μ = 0.9",
-        "problems": "Table 1 rows",
-        "batch_size": "cases per update",
-        "si_scales": "SI scales (Table 3)"})
+  def _scaled(self, steps: int) -> dict:
+    # Eq. 5's stages and the finetuning scale with the run.
+    if steps >= 750_000:
+      return {"stage_length": 250, "finetune_steps": 1000, "eval_every": 1000}
+    finetune = max(1, steps // 10)
+    eval_every = _divisor_near(finetune, max(1, steps // 50))
+    finetune -= finetune % eval_every
+    return {"stage_length": max(1, steps // 100), "finetune_steps": finetune,
+            "eval_every": _divisor_near(math.gcd(steps, finetune),
+                                        eval_every)}
 
 
 def _check_problems(problems, allowed) -> tuple[str, ...]:
@@ -203,59 +226,10 @@ def _check_problems(problems, allowed) -> tuple[str, ...]:
   return problems
 
 
-def _rnn_scaled(protocol: RNNProtocol, steps: int) -> dict:
-  """Time constants that follow a changed ``num_steps``: the warm-up keeps
-  the paper's 1/50 of the run and evaluations stay ~50 per run."""
-  return {"warmup_steps": max(1, steps // 50) if steps < 50_000 else 1000,
-          "eval_every": _divisor_near(steps, steps // 50)}
-
-
-def _autoencoder_scaled(protocol: AutoencoderProtocol, steps: int) -> dict:
-  """Stage length, finetuning and evaluation scaled with ``num_steps``."""
-  if steps >= 750_000:
-    return {"stage_length": 250, "finetune_steps": 1000,
-            "eval_every": _divisor_near(1000, 1000)}
-  finetune = max(1, steps // 10)
-  eval_every = _divisor_near(finetune, max(1, steps // 50))
-  finetune -= finetune % eval_every
-  return {"stage_length": max(1, steps // 100), "finetune_steps": finetune,
-          "eval_every": _common_divisor(steps, finetune, eval_every)}
-
-
 def _divisor_near(n: int, target: int) -> int:
   """The largest divisor of ``n`` that is <= ``max(target, 1)``."""
   target = max(1, min(target, n))
   return max(d for d in range(1, target + 1) if n % d == 0)
-
-
-def _common_divisor(a: int, b: int, near: int) -> int:
-  import math  # pylint: disable=import-outside-toplevel
-  return _divisor_near(math.gcd(a, b) if b else a, near)
-
-
-def _replace(protocol, overrides: dict, scaled):
-  overrides = {k: v for k, v in overrides.items() if v is not None}
-  if not overrides:
-    return protocol
-  fields = {f.name for f in dataclasses.fields(protocol)}
-  unknown = sorted(set(overrides) - fields)
-  if unknown:
-    raise ValueError(f"unknown protocol setting(s) {unknown}")
-  if "num_steps" in overrides:
-    derived = scaled(protocol, int(overrides["num_steps"]))
-    overrides = {**derived, **overrides}
-  changed = ",".join(sorted(k for k in overrides if k != "name"))
-  name = overrides.pop("name", f"{protocol.name.split('+')[0]}+{changed}")
-  return dataclasses.replace(protocol, name=name, **overrides)
-
-
-def _differences(protocol, paper, labels: dict) -> list[str]:
-  lines = []
-  for field, label in labels.items():
-    ours, theirs = getattr(protocol, field), getattr(paper, field)
-    if ours != theirs:
-      lines.append(f"{label}: {_fmt(ours)} (paper: {_fmt(theirs)})")
-  return lines
 
 
 def _fmt(value) -> str:
@@ -274,17 +248,20 @@ RNN_PAPER = RNNProtocol(
     warmup_steps=1000, eval_every=1000, eval_batch_size=1000,
     num_eval_batches=2)
 
-# 2,400 updates (1/20 of the paper's run, warm-up scaled to 1/50 of it), the
-# two largest learning rates, 2 seeds: about 8 minutes on 2 CPU cores.
+# 500 updates (1/100 of the paper's run; warm-up scaled to 1/50 of it), the
+# two largest learning rates, 2 seeds: about 12 minutes on 2 CPU cores.
 RNN_QUICK = RNNProtocol(
-    name="quick", num_steps=2_400, batch_size=100, seeds=2,
+    name="quick", num_steps=500, batch_size=100, seeds=2,
     learning_rates=(1e-3, 1e-4), mu0s=(0.0, 0.9, 0.98, 0.995),
-    warmup_steps=48, eval_every=100, eval_batch_size=500,
+    warmup_steps=10, eval_every=25, eval_batch_size=300,
     num_eval_batches=1)
 
-# make demo's slice of Table 5: one row, plain SGD vs NAG and CM at 0.995.
-RNN_DEMO = RNN_QUICK.replace(name="demo", problems=("add",),
-                             mu0s=(0.0, 0.995))
+# make demo's slice of Table 5: the mem-20 row (the one whose error leaves
+# the biases plateau within a few thousand updates here), plain SGD vs NAG
+# and CM at μ0 = 0.995, 1,500 updates: about 3 minutes on 2 CPU cores.
+RNN_DEMO = RNN_QUICK.replace(name="demo", problems=("mem20",),
+                             mu0s=(0.0, 0.995), num_steps=1500,
+                             eval_every=50)
 
 AUTOENCODER_PAPER = AutoencoderProtocol(
     name="paper", num_steps=750_000, batch_size=200, seeds=4,
@@ -293,12 +270,13 @@ AUTOENCODER_PAPER = AutoencoderProtocol(
     finetune_steps=1000, eval_every=1000, eval_batch_size=1000,
     num_eval_batches=5)
 
-# 2,000 updates; Eq. 5's stages and the finetuning scaled to the run (stage
-# length 20, final 200 updates at 0.9); three learning rates; 2 seeds.
+# 800 updates; Eq. 5's stages and the finetuning scaled to the run (stage
+# length 8, final 80 updates at 0.9); three of the six learning rates; 2
+# seeds: about 9 minutes for Tables 1-3 on the curves stand-in, 2 CPU cores.
 AUTOENCODER_QUICK = AutoencoderProtocol(
-    name="quick", num_steps=2_000, batch_size=200, seeds=2,
+    name="quick", num_steps=800, batch_size=200, seeds=2,
     learning_rates=(0.05, 0.01, 0.001), mu_maxes=(0.0, 0.9, 0.99, 0.995, 0.999),
-    stage_length=20, finetune_steps=200, eval_every=100, eval_batch_size=1000,
+    stage_length=8, finetune_steps=80, eval_every=40, eval_batch_size=1000,
     num_eval_batches=1)
 
 PROTOCOLS = {"paper": (RNN_PAPER, AUTOENCODER_PAPER),

@@ -219,9 +219,12 @@ class Curve:
 
 
 def plot_curves(path: Path, panels: Sequence[tuple[str, Sequence[Curve]]],
-                ylabel: str, suptitle: str, *, log_y: bool = True
+                ylabel: str, suptitle: str, *, log_y: Optional[bool] = None
                 ) -> Optional[Path]:
-  """One panel per entry; each curve's mean over seeds and a min-max band."""
+  """One panel per entry; each curve's mean over seeds and a min-max band.
+
+  ``log_y=None`` uses a log scale when the values span more than a decade.
+  """
   plt = pyplot()
   if plt is None or not panels:
     return None
@@ -229,6 +232,11 @@ def plot_curves(path: Path, panels: Sequence[tuple[str, Sequence[Curve]]],
   nrows = -(-len(panels) // cols)
   fig, axes = plt.subplots(nrows, cols, figsize=(3.6 * cols, 2.9 * nrows),
                            squeeze=False, sharey=True)
+  if log_y is None:
+    values = np.concatenate([np.ravel(c.values) for _, cs in panels
+                             for c in cs] or [np.ones(1)])
+    values = values[np.isfinite(values) & (values > 0)]
+    log_y = bool(values.size) and values.max() > 10 * values.min()
   for ax, (title, curves) in zip(axes.flat, panels):
     for i, curve in enumerate(curves):
       values = np.asarray(curve.values, np.float64)
@@ -265,6 +273,33 @@ def selected_curve(result: GridResult, metric: str, point: int, label: str,
   return Curve(label, result.eval_steps,
                np.asarray(result.metrics[metric])[:, point, :] * factor,
                style)
+
+
+def momentum_panels(results: dict, selected: dict, mu_symbol: str,
+                    zero_label: str, factor: float = 1.0
+                    ) -> list[tuple[str, list[Curve]]]:
+  """One panel per μ value: the NAG and CM learning curves of its columns.
+
+  Args:
+    results: momentum type -> :class:`GridResult`.
+    selected: column key (``"0.9N"``) -> (momentum type, grid point,
+      learning rate) of the selected point.
+    mu_symbol: the panel title's symbol (``"μ0"``, ``"μ_max"``).
+    zero_label: the curve label of the μ = 0 column.
+    factor: unit conversion of the ``error`` metric.
+  """
+  panels = []
+  for mu in sorted({float(k.rstrip("NM")) for k in selected}):
+    curves = []
+    for momentum in ("nag", "cm"):
+      key = column_key(mu, momentum)
+      if key not in selected or (mu == 0 and momentum == "cm"):
+        continue
+      m, point, lr = selected[key]
+      label = (zero_label if mu == 0 else m.upper()) + f", ε={lr:g}"
+      curves.append(selected_curve(results[m], "error", point, label, factor))
+    panels.append((f"{mu_symbol} = {mu:g}", curves))
+  return panels
 
 
 def column_key(mu: float, momentum: str) -> str:

@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 from typing import Optional
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -155,11 +154,11 @@ def cells_for(short_name: str, results: dict[str, training.GridResult]
                                  select="learning_rate", report=("error",))
     for col in summary.rows:
       key = _report.column_key(float(col.column["mu0"]), momentum)
-      selected[key] = (momentum, col.point)
+      lr = float(col.best["learning_rate"])
+      selected[key] = (momentum, col.point, lr)
       cells.append(_report.Cell(
           "5", row, key, _report.scaled(col.report["error"], factor),
-          _report.paper_value("5", row, key), unit,
-          learning_rate=float(col.best["learning_rate"])))
+          _report.paper_value("5", row, key), unit, learning_rate=lr))
   order = ["biases"] + sorted(
       (c.column for c in cells if c.column != "biases"),
       key=lambda k: (k != "0", k[-1:] == "M", float(k.rstrip("NM") or 0)))
@@ -173,23 +172,11 @@ def plot_problem(path: Path, short_name: str,
   """Learning curves: zero-one error vs updates, one panel per μ0."""
   problem = problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[short_name]]
   factor = _percent(short_name)
-  mus = sorted({float(k.rstrip("NM")) for k in selected})
-  panels = []
-  for mu in mus:
-    curves = []
-    for momentum in MOMENTA:
-      key = _report.column_key(mu, momentum)
-      if key not in selected or (mu == 0 and momentum == "cm"):
-        continue
-      m, point = selected[key]
-      lr = float(results[m].grid.values["learning_rate"][point])
-      label = ("SGD after warm-up" if mu == 0 else m.upper()) + f", ε={lr:g}"
-      curves.append(_report.selected_curve(results[m], "error", point, label,
-                                           factor))
-    panels.append((f"μ0 = {mu:g}", curves))
   unit = "% of time steps" if factor != 1 else "fraction of sequences"
   return _report.plot_curves(
-      path, panels, f"zero-one error ({unit})",
+      path, _report.momentum_panels(results, selected, "μ0",
+                                    "SGD after warm-up", factor),
+      f"zero-one error ({unit})",
       f"Table 5, {problem.name}: mean and min-max over seeds")
 
 
