@@ -227,14 +227,24 @@ def test_cli_rejects_bad_knobs(capsys):
   assert "invalid choice" in capsys.readouterr().err
 
 
-def test_cli_table5_writes_the_table(tmp_path, capsys):
+def test_cli_reproduce_all_writes_every_table(tmp_path, capsys):
   assert cli.main([
-      "reproduce", "table5", "--out", str(tmp_path), "--steps", "10",
-      "--seeds", "1", "--problems", "mem20", "--learning-rates", "1e-3",
-      "--mu", "0.9", "--no-progress"]) == 0
+      "reproduce", "all", "--out", str(tmp_path), "--steps", "10",
+      "--seeds", "1", "--problems", "mem20,curves", "--learning-rates",
+      "1e-3", "--mu", "0.9", "--synthetic-curves", "--no-progress"]) == 0
   out = capsys.readouterr().out
-  assert "Table 5" in out and "| mem20_80 |" in out
-  assert (tmp_path / "table5_mem20_curves.png").stat().st_size > 0
+  for title in ("CM vs NAG on f(x)", "Table 5", "Table 1", "Table 2",
+                "Table 3"):
+    assert title in out, title
+  for name in ("quadratic.md", "quadratic_trajectories.png", "table5.csv",
+               "table5_mem20_curves.png", "table1.csv",
+               "table1_curves_curves.png", "table2.csv",
+               "table2_finetuning.png", "table3.csv", "table3_si_scale.png",
+               "results.md"):
+    assert (tmp_path / name).stat().st_size > 0, name
   rows = {(r["row"], r["column"]): r for r in _csv(tmp_path / "table5.csv")}
   assert rows[("mem20_80", "0.9N")]["ours_mean"] != ""
+  assert rows[("add80", "0.9N")]["note"] == "not run"
   assert "+" in rows[("mem20_80", "0.9N")]["protocol"]  # quick+overrides
+  summary = (tmp_path / "results.md").read_text()
+  assert "reproduce all" in summary and "Table 3" in summary
