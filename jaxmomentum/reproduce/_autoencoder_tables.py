@@ -32,17 +32,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxmomentum import _alias
-from jaxmomentum import _momentum
 from jaxmomentum import problems as problems_lib
 from jaxmomentum import schedules
 from jaxmomentum import training
 from jaxmomentum.models import AUTOENCODER_ARCHITECTURES
 from jaxmomentum.models import DeepAutoencoder
+from jaxmomentum.reproduce import _momentum_types
 from jaxmomentum.reproduce import _report
 from jaxmomentum.reproduce._protocols import AutoencoderProtocol
 
-MOMENTA = ("nag", "cm")
+MOMENTA = _momentum_types.MOMENTA
 _ARCHITECTURES = {a.name: a for a in AUTOENCODER_ARCHITECTURES}
 _LOADERS = {"curves": problems_lib.load_curves,
             "mnist": problems_lib.load_mnist,
@@ -110,8 +109,6 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
   averaged over cases. ``mu_max`` fixes μ_max (Table 3); else it is a grid
   hyperparameter. ``grid_init_scale`` makes the SI scale one too.
   """
-  if momentum not in MOMENTA:
-    raise ValueError(f"momentum must be one of {MOMENTA}, got {momentum!r}")
   architecture = _ARCHITECTURES[dataset.problem]
   logistic = architecture.output == "logistic"
   data = jnp.asarray(dataset.train, jnp.float32)
@@ -140,7 +137,7 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
     return {"loss": objective(out, x),
             "error": jnp.mean(jnp.sum((recon - x) ** 2, -1))}
 
-  optimizer = _alias.nag if momentum == "nag" else _alias.cm
+  optimizer = _momentum_types.optimizer(momentum)
 
   def momentum_schedule(mu):
     return schedules.low_momentum_finetuning(
@@ -155,15 +152,10 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
     def optimizer_factory(learning_rate):
       return optimizer(learning_rate, momentum_schedule(mu_max))
 
-  config = training.TrainConfig(
-      num_steps=protocol.num_steps, batch_size=protocol.batch_size,
-      eval_every=protocol.eval_every,
-      eval_batch_size=protocol.eval_batch_size,
-      num_eval_batches=protocol.num_eval_batches)
   return training.make_train(
-      config, init_fn, loss_fn, sample_fn, optimizer_factory,
-      eval_fn=eval_fn,
-      params_for_eval=_momentum.nag_eval_params if momentum == "nag" else None,
+      protocol.train_config(), init_fn, loss_fn, sample_fn, optimizer_factory,
+      eval_fn=eval_fn, params_for_eval=_momentum_types.params_for_eval(
+          momentum),
       init_hparams=("init_scale",) if grid_init_scale else ())
 
 

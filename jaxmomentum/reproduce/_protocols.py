@@ -66,6 +66,14 @@ class _Protocol:
     """Time constants that follow a changed ``num_steps``."""
     raise NotImplementedError
 
+  def train_config(self):
+    """The :class:`jaxmomentum.training.TrainConfig` of one run."""
+    from jaxmomentum import training  # pylint: disable=import-outside-toplevel
+    return training.TrainConfig(
+        num_steps=self.num_steps, batch_size=self.batch_size,
+        eval_every=self.eval_every, eval_batch_size=self.eval_batch_size,
+        num_eval_batches=self.num_eval_batches)
+
   def replace(self, **overrides: Any):
     """A copy with the given fields changed (``None`` values ignored).
 

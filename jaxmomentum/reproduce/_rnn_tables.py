@@ -18,18 +18,17 @@ from typing import Optional
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmomentum import _alias
-from jaxmomentum import _momentum
 from jaxmomentum import initializers
 from jaxmomentum import problems as problems_lib
 from jaxmomentum import schedules
 from jaxmomentum import training
 from jaxmomentum.models import RNN
+from jaxmomentum.reproduce import _momentum_types
 from jaxmomentum.reproduce import _report
 from jaxmomentum.reproduce._protocols import RNN_PROBLEMS
 from jaxmomentum.reproduce._protocols import RNNProtocol
 
-MOMENTA = ("nag", "cm")
+MOMENTA = _momentum_types.MOMENTA
 # Table 5's row keys in _paper_values, by short name.
 PAPER_ROWS = {"add": "add80", "mul": "mul80", "mem5": "mem5_200",
               "mem20": "mem20_80"}
@@ -55,8 +54,6 @@ def output_bias(problem) -> np.ndarray:
 def make_rnn_trainer(problem, protocol: RNNProtocol, momentum: str
                      ) -> training.Trainer:
   """The trainer of one (problem, momentum type) grid over (μ0, ε)."""
-  if momentum not in MOMENTA:
-    raise ValueError(f"momentum must be one of {MOMENTA}, got {momentum!r}")
   bias = output_bias(problem)
   model = RNN(
       output_size=problem.out_dim, hidden_size=protocol.hidden_size,
@@ -79,21 +76,16 @@ def make_rnn_trainer(problem, protocol: RNNProtocol, momentum: str
     return {"loss": problem.loss(outputs, batch),
             "error": problem.zero_one(outputs, batch)}
 
-  optimizer = _alias.nag if momentum == "nag" else _alias.cm
+  optimizer = _momentum_types.optimizer(momentum)
 
   def optimizer_factory(learning_rate, mu0):
     return optimizer(learning_rate, schedules.rnn_warmup_schedule(
         mu0, protocol.warmup_steps, protocol.warmup_momentum))
 
-  config = training.TrainConfig(
-      num_steps=protocol.num_steps, batch_size=protocol.batch_size,
-      eval_every=protocol.eval_every,
-      eval_batch_size=protocol.eval_batch_size,
-      num_eval_batches=protocol.num_eval_batches)
   return training.make_train(
-      config, init_fn, loss_fn, sample_fn, optimizer_factory,
-      eval_fn=eval_fn,
-      params_for_eval=_momentum.nag_eval_params if momentum == "nag" else None)
+      protocol.train_config(), init_fn, loss_fn, sample_fn, optimizer_factory,
+      eval_fn=eval_fn, params_for_eval=_momentum_types.params_for_eval(
+          momentum))
 
 
 def _mu0s(protocol: RNNProtocol, momentum: str) -> tuple[float, ...]:
