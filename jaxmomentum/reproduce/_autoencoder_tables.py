@@ -194,37 +194,20 @@ def run_table1_grids(dataset: Dataset, protocol: AutoencoderProtocol,
   return results
 
 
-def _row_name(dataset: Dataset) -> str:
-  return dataset.problem
-
-
 def _data_note(dataset: Dataset) -> str:
   return f"data: {dataset.label}" if dataset.is_standin else ""
 
 
 def table1_cells(dataset: Dataset, results: dict[str, training.GridResult]
                  ) -> tuple[list[_report.Cell], dict]:
-  row = _row_name(dataset)
-  unit = _report.unit_of("1", row)
-  cells, selected = [], {}
-  for momentum, result in results.items():
-    summary = training.summarize(result, objective="loss",
-                                 select="learning_rate", report=("error",))
-    for col in summary.rows:
-      key = _report.column_key(float(col.column["mu_max"]), momentum)
-      lr = float(col.best["learning_rate"])
-      selected[key] = (momentum, col.point, lr)
-      cells.append(_report.Cell(
-          "1", row, key, col.report["error"],
-          _report.paper_value("1", row, key), unit, learning_rate=lr,
-          note=_data_note(dataset)))
-  return cells, selected
+  return _report.momentum_columns(results, "1", dataset.problem, "mu_max",
+                                  note=_data_note(dataset))
 
 
 def table2_cells(dataset: Dataset, result: training.GridResult,
                  protocol: AutoencoderProtocol) -> list[_report.Cell]:
   """Before and after low-momentum finetuning, at the best NAG column."""
-  row = _row_name(dataset)
+  row = dataset.problem
   unit = _report.unit_of("2", row)
   summary = training.summarize(result, objective="loss",
                                select="learning_rate", report=("error",))

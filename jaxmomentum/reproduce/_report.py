@@ -275,6 +275,43 @@ def selected_curve(result: GridResult, metric: str, point: int, label: str,
                style)
 
 
+def momentum_columns(results: dict, table: str, row: str, mu_name: str,
+                     factor: float = 1.0, note: str = ""
+                     ) -> tuple[list[Cell], dict]:
+  """One cell per (momentum type, μ) column: the best learning rate's error.
+
+  Per column, the learning rate with the lowest final ``loss`` (mean over
+  seeds, :func:`jaxmomentum.training.summarize`) is selected and its final
+  ``error`` reported over seeds, times ``factor``.
+
+  Args:
+    results: momentum type -> :class:`GridResult` over (``mu_name``, ε).
+    table, row: the paper's keys of the cells.
+    mu_name: the grid's momentum hyperparameter (``"mu0"``, ``"mu_max"``).
+    factor: unit conversion of the error.
+    note: a note for every cell.
+
+  Returns:
+    The cells, and per column key (``"0.9N"``) the selected
+    (momentum type, grid point, learning rate), as :func:`momentum_panels`
+    takes it.
+  """
+  from jaxmomentum import training  # pylint: disable=import-outside-toplevel
+  unit = unit_of(table, row)
+  cells, selected = [], {}
+  for momentum, result in results.items():
+    summary = training.summarize(result, objective="loss",
+                                 select="learning_rate", report=("error",))
+    for col in summary.rows:
+      key = column_key(float(col.column[mu_name]), momentum)
+      lr = float(col.best["learning_rate"])
+      selected[key] = (momentum, col.point, lr)
+      cells.append(Cell(table, row, key, scaled(col.report["error"], factor),
+                        paper_value(table, row, key), unit, learning_rate=lr,
+                        note=note))
+  return cells, selected
+
+
 def momentum_panels(results: dict, selected: dict, mu_symbol: str,
                     zero_label: str, factor: float = 1.0
                     ) -> list[tuple[str, list[Curve]]]:

@@ -140,17 +140,9 @@ def cells_for(short_name: str, results: dict[str, training.GridResult]
       training.SeedStats(baseline, 0.0, baseline, baseline, 1, 0),
       _report.paper_value("5", row, "biases"), unit,
       note="constant predictor of our generator (analytic)")]
-  selected = {}
-  for momentum, result in results.items():
-    summary = training.summarize(result, objective="loss",
-                                 select="learning_rate", report=("error",))
-    for col in summary.rows:
-      key = _report.column_key(float(col.column["mu0"]), momentum)
-      lr = float(col.best["learning_rate"])
-      selected[key] = (momentum, col.point, lr)
-      cells.append(_report.Cell(
-          "5", row, key, _report.scaled(col.report["error"], factor),
-          _report.paper_value("5", row, key), unit, learning_rate=lr))
+  run_cells, selected = _report.momentum_columns(results, "5", row, "mu0",
+                                                 factor)
+  cells += run_cells
   order = ["biases"] + sorted(
       (c.column for c in cells if c.column != "biases"),
       key=lambda k: (k != "0", k[-1:] == "M", float(k.rstrip("NM") or 0)))
