@@ -1,7 +1,8 @@
 """One optimizer update on N float32 parameters: jaxmomentum vs optax vs torch.
 
 Times a jitted step ``(params, state, grads) -> (params, state)`` (the update
-and ``optax.apply_updates`` in one program) for ``jaxmomentum.cm``, ``nag`` and
+and ``optax.apply_updates`` in one program, and ``jaxmomentum.update_and_apply``,
+the one-pass kernel, in the "[update_and_apply]" rows) for ``jaxmomentum.cm``, ``nag`` and
 ``adam`` against ``optax.sgd(momentum, nesterov)`` and ``optax.adam``, with and
 without buffer donation, and against ``torch.optim.SGD`` / ``Adam`` with the
 foreach and fused kernels, all in one run. Prints ms per update, the GB/s each
@@ -68,12 +69,14 @@ def bandwidth_loop(n: int = 100_000_000):
   return loop, 3 * n * F32
 
 
-def optax_loop(opt, n: int, donate: bool):
+def optax_loop(opt, n: int, donate: bool, fused: bool = False):
   params = jnp.zeros(n, jnp.float32)
   grads = jnp.full(n, 1e-3, jnp.float32)
   state = opt.init(params)
 
   def step(params, state, grads):
+    if fused:
+      return jm.update_and_apply(opt, grads, state, params)
     updates, state = opt.update(grads, state, params)
     return optax.apply_updates(params, updates), state
 
@@ -132,6 +135,10 @@ def main() -> None:
   ]
   for name, make, nbytes in jax_cases:
     cases[name] = (optax_loop(make(), n, True), nbytes)
+  for name, make, nbytes in jax_cases:
+    if name.startswith("jaxmomentum"):
+      cases[name + " [update_and_apply]"] = (
+          optax_loop(make(), n, True, fused=True), nbytes)
   for name, make, nbytes in (jax_cases[1], jax_cases[3]):
     cases[name + " [no donation]"] = (optax_loop(make(), n, False), nbytes)
   try:
@@ -153,7 +160,10 @@ def main() -> None:
   seconds = _interleaved({k: v[0] for k, v in cases.items()}, iters, repeats)
   peak_name = "donated a + b (bandwidth)"
   peak = cases[peak_name][1] / seconds[peak_name] / 1e9
-  print(f"measured bandwidth (donated a + b, 2 x 400 MB): {peak:.1f} GB/s\n")
+  print(f"measured bandwidth (donated a + b, 2 x 400 MB): {peak:.1f} GB/s")
+  print(f"fused CPU kernels: "
+        f"{'on' if jm._fused.kernels_available() else 'off'}"  # pylint: disable=protected-access
+        f" ({jm._fused.fused_kernel_error() or 'compiled'})\n")
   rows = [(k, seconds[k], v[1]) for k, v in cases.items() if k != peak_name]
   by_name = {name: s for name, s, _ in rows}
   print(f"{'optimizer':34s} {'ms/update':>10s} {'GB/s':>7s} {'% peak':>7s}")
@@ -163,6 +173,11 @@ def main() -> None:
 
   print("\nratios (time of ours / time of theirs; < 1 means ours is faster):")
   pairs = [
+      ("jaxmomentum.nag [update_and_apply]", "torch SGD nesterov (fused)"),
+      ("jaxmomentum.cm [update_and_apply]", "torch SGD nesterov (fused)"),
+      ("jaxmomentum.adam [update_and_apply]", "torch Adam (fused)"),
+      ("jaxmomentum.nag [update_and_apply]", "optax.sgd(nesterov)"),
+      ("jaxmomentum.adam [update_and_apply]", "optax.adam"),
       ("jaxmomentum.nag", "optax.sgd(nesterov)"),
       ("jaxmomentum.cm", "optax.sgd(momentum)"),
       ("jaxmomentum.adam", "optax.adam"),

@@ -14,6 +14,7 @@ from jaxmomentum._alias import adam as adam
 from jaxmomentum._alias import cm as cm
 from jaxmomentum._alias import nag as nag
 from jaxmomentum._alias import rmsprop as rmsprop
+from jaxmomentum._fused import update_and_apply as update_and_apply
 from jaxmomentum._momentum import ClassicalMomentumState as ClassicalMomentumState
 from jaxmomentum._momentum import classical_momentum as classical_momentum
 from jaxmomentum._momentum import nag_eval_params as nag_eval_params
@@ -37,4 +38,5 @@ __all__ = [
     "scale_by_adam",
     "scale_by_rms",
     "schedules",
+    "update_and_apply",
 ]

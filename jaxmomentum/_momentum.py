@@ -107,6 +107,12 @@ def classical_momentum(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+def is_lookahead_exact(momentum: ScalarOrSchedule) -> bool:
+  """Whether μ_{t+1} is known at step t (a schedule or a Python number)."""
+  return callable(momentum) or isinstance(
+      momentum, (int, float, np.integer, np.floating))
+
+
 class NesterovMomentumState(NamedTuple):
   """State of :func:`nesterov_momentum`.
 
@@ -181,8 +187,7 @@ def nesterov_momentum(
   accumulator_dtype = _canonical_dtype(accumulator_dtype)
   # A schedule or a Python number gives the look-ahead μ̃_t = μ_t exactly; an
   # array (e.g. from optax.inject_hyperparams) may change between steps.
-  lookahead_is_exact = callable(momentum) or isinstance(
-      momentum, (int, float, np.integer, np.floating))
+  lookahead_is_exact = is_lookahead_exact(momentum)
 
   def init_fn(params):
     return NesterovMomentumState(

@@ -70,28 +70,39 @@ def reference(method):
   return thetas, velocities
 
 
-def run_ours(opt, eval_params):
+def _two_calls(opt, grads, state, params):
+  updates, state = opt.update(grads, state, params)
+  return optax.apply_updates(params, updates), state
+
+
+def run_ours(opt, eval_params, step_fn=_two_calls):
   params = {"w": jnp.asarray(W0), "b": jnp.asarray(B0)}
   state = opt.init(params)
-  step = jax.jit(lambda p, s: opt.update(jax.grad(f_jax)(p), s, p))
+  step = jax.jit(lambda p, s: step_fn(opt, jax.grad(f_jax)(p), s, p))
   thetas, held = [eval_params(state, params)], [params]
   for _ in range(NUM_STEPS):
-    updates, state = step(params, state)
-    params = optax.apply_updates(params, updates)
+    params, state = step(params, state)
     thetas.append(eval_params(state, params))
     held.append(params)
   return thetas, held
 
 
+# Both ways of taking a step: optax's two calls, and the one-pass kernel.
+STEP_FNS = {"update+apply_updates": _two_calls,
+            "update_and_apply": jm.update_and_apply}
+
+
+@pytest.mark.parametrize("step_fn", list(STEP_FNS))
 @pytest.mark.parametrize("method", ["cm", "nag"])
-def test_matches_numpy_recurrence_with_mu_and_lr_schedules(method):
+def test_matches_numpy_recurrence_with_mu_and_lr_schedules(method, step_fn):
+  step_fn = STEP_FNS[step_fn]
   with jax.enable_x64(True):
     if method == "cm":
       opt = jm.cm(lr_jax, mu_jax)
-      thetas, _ = run_ours(opt, lambda s, p: p)
+      thetas, _ = run_ours(opt, lambda s, p: p, step_fn)
     else:
       opt = jm.nag(lr_jax, mu_jax)
-      thetas, held = run_ours(opt, jm.nag_eval_params)
+      thetas, held = run_ours(opt, jm.nag_eval_params, step_fn)
     ref_thetas, ref_vs = reference(method)
     assert thetas[-1]["w"].dtype == jnp.float64
     for t, (ours, (w, b)) in enumerate(zip(thetas, ref_thetas)):

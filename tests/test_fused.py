@@ -1,0 +1,231 @@
+"""``jaxmomentum.update_and_apply``: the one-pass CPU kernels and their fallback.
+
+The kernels must compute what ``opt.update`` + ``optax.apply_updates`` compute
+(to ~1e-12 in float64, where rounding differences stay tiny), under ``jit``
+and ``vmap``, in place when the step donates its buffers; everything the
+kernels do not cover must take the two-call path with identical results.
+"""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxmomentum as jm
+from jaxmomentum import _fused
+from jaxmomentum import schedules
+
+pytestmark = pytest.mark.skipif(
+    not _fused.kernels_available(),
+    reason=f"fused CPU kernels unavailable: {_fused.fused_kernel_error()}")
+
+STEPS = 120
+
+
+def loss(p):
+  return (jnp.sum(jnp.log1p((p["w"] - 1) ** 2)) + 0.25 * jnp.sum(p["b"] ** 4)
+          + 0.05 * jnp.sum(p["w"]) * jnp.sum(p["b"]))
+
+
+def init_params(dtype):
+  k1, k2 = jax.random.split(jax.random.key(0))
+  return {"w": jax.random.normal(k1, (33, 7), dtype),
+          "b": jax.random.normal(k2, (50,), dtype), "empty": jnp.zeros((0,),
+                                                                     dtype)}
+
+
+def two_calls(opt, grads, state, params):
+  updates, state = opt.update(grads, state, params)
+  return optax.apply_updates(params, updates), state
+
+
+def run(opt, step_fn, dtype, steps=STEPS):
+  params = init_params(dtype)
+  state = opt.init(params)
+  step = jax.jit(lambda p, s: step_fn(opt, jax.grad(loss)(p), s, p))
+  for _ in range(steps):
+    params, state = step(params, state)
+  return params, state, step
+
+
+def uses_kernel(step, params, state) -> bool:
+  return "jaxmomentum_Jm" in step.lower(params, state).as_text()
+
+
+OPTIMIZERS = {
+    "cm": lambda: jm.cm(0.02, 0.9),
+    "cm schedules": lambda: jm.cm(lambda t: 0.05 / (1 + 0.1 * t),
+                                  schedules.sutskever_schedule(0.99, 5)),
+    "nag": lambda: jm.nag(0.02, 0.95),
+    "nag schedules": lambda: jm.nag(lambda t: 0.05 / (1 + 0.1 * t),
+                                    schedules.sutskever_schedule(0.99, 5)),
+    "nag mu=0": lambda: jm.nag(0.02, 0.0),
+    "adam": lambda: jm.adam(0.01),
+    "adam schedule": lambda: jm.adam(optax.cosine_decay_schedule(0.02, 100)),
+    "adam no bias correction, eps_root": lambda: jm.adam(
+        0.01, b1=0.8, b2=0.99, eps=0.0, eps_root=1e-6, bias_correction=False),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_equals_two_calls_in_float64(name):
+  with jax.enable_x64(True):
+    opt = OPTIMIZERS[name]()
+    ours = run(opt, jm.update_and_apply, jnp.float64)
+    ref = run(opt, two_calls, jnp.float64)
+    assert uses_kernel(ours[2], ours[0], ours[1])
+    assert not uses_kernel(ref[2], ref[0], ref[1])
+    chex_equal_structure(ours[1], ref[1])
+    for a, b in zip(jax.tree.leaves(ours[:2]), jax.tree.leaves(ref[:2])):
+      assert a.dtype == b.dtype
+      np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_equals_two_calls_in_float32(name):
+  # Few steps: over many, float32 rounding differences (an FMA here or
+  # there) grow on this objective; float64 above checks the long run.
+  opt = OPTIMIZERS[name]()
+  ours = run(opt, jm.update_and_apply, jnp.float32, steps=10)
+  ref = run(opt, two_calls, jnp.float32, steps=10)
+  assert uses_kernel(ours[2], ours[0], ours[1])
+  for a, b in zip(jax.tree.leaves(ours[:2]), jax.tree.leaves(ref[:2])):
+    assert a.dtype == b.dtype
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=5e-6)
+
+
+def chex_equal_structure(a, b):
+  assert jax.tree.structure(a) == jax.tree.structure(b)
+
+
+def test_adam_matches_a_numpy_recurrence():
+  """Kingma & Ba's Algorithm 1 with torch's eps placement, in float64."""
+  with jax.enable_x64(True):
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
+    params, _, _ = run(jm.adam(lr, b1, b2, eps), jm.update_and_apply,
+                       jnp.float64, steps=30)
+    p = {k: np.asarray(v) for k, v in init_params(jnp.float64).items()}
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    v = {k: np.zeros_like(x) for k, x in p.items()}
+    grad = jax.jit(jax.grad(loss))
+    for t in range(1, 31):
+      g = {k: np.asarray(x) for k, x in grad(p).items()}
+      for k in p:
+        m[k] = b1 * m[k] + (1 - b1) * g[k]
+        v[k] = b2 * v[k] + (1 - b2) * g[k] ** 2
+        p[k] = p[k] - lr * (m[k] / (1 - b1 ** t)) / (
+            np.sqrt(v[k] / (1 - b2 ** t)) + eps)
+    for k in p:
+      np.testing.assert_allclose(params[k], p[k], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["nag", "adam"])
+def test_vmap_over_a_learning_rate_grid_equals_a_loop(name):
+  make = {"nag": lambda lr: jm.nag(lr, 0.9), "adam": jm.adam}[name]
+  lrs = jnp.array([0.001, 0.01, 0.05])
+
+  def train(lr):
+    opt = make(lr)
+    params = init_params(jnp.float32)
+    state = opt.init(params)
+    def body(carry, _):
+      p, s = carry
+      return jm.update_and_apply(opt, jax.grad(loss)(p), s, p), None
+    (params, _), _ = jax.lax.scan(body, (params, state), None, length=20)
+    return params
+
+  batched = jax.jit(jax.vmap(train))
+  assert "jaxmomentum_Jm" in batched.lower(lrs).as_text()
+  out = batched(lrs)
+  for i, lr in enumerate(lrs):
+    single = jax.jit(train)(lr)
+    for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(single)):
+      np.testing.assert_allclose(a[i], b, rtol=1e-6, atol=1e-7)
+
+
+def test_donated_step_updates_in_place_and_compiles_once():
+  opt = jm.nag(0.01, 0.9)
+  params = {"w": jnp.ones((1000, 300))}
+  state = opt.init(params)
+  grads = {"w": jnp.full((1000, 300), 0.5)}
+  step = jax.jit(lambda p, s, g: jm.update_and_apply(opt, g, s, p),
+                 donate_argnums=(0, 1))
+  params, state = step(params, state, grads)
+  before = (params["w"].unsafe_buffer_pointer(),
+            state[1].velocity["w"].unsafe_buffer_pointer())
+  params, state = step(params, state, grads)
+  after = (params["w"].unsafe_buffer_pointer(),
+           state[1].velocity["w"].unsafe_buffer_pointer())
+  assert before == after  # written in place, no new buffers
+  assert step._cache_size() == 1
+  # Two steps from v = 0, p = 1: v1 = -eps g, v2 = mu v1 - eps g;
+  # p2 = p0 + (mu v1 - eps g) + (mu v2 - eps g).
+  g, mu, eps = 0.5, 0.9, 0.01
+  v1 = -eps * g
+  v2 = mu * v1 - eps * g
+  expected = 1 + (mu * v1 - eps * g) + (mu * v2 - eps * g)
+  np.testing.assert_allclose(params["w"], expected, rtol=1e-6)
+
+
+FALLBACKS = {
+    # (optimizer, params): cases the kernel does not cover.
+    "rmsprop": (lambda: jm.rmsprop(0.01), jnp.float32),
+    "optax.sgd": (lambda: optax.sgd(0.01, 0.9, nesterov=True), jnp.float32),
+    "bfloat16 params, float32 velocity": (
+        lambda: jm.nag(0.01, 0.9, accumulator_dtype=jnp.float32),
+        jnp.bfloat16),
+    "adam with mu_dtype": (lambda: jm.adam(0.01, mu_dtype=jnp.bfloat16),
+                           jnp.float32),
+    "nag with an array momentum": (lambda: jm.nag(0.01, jnp.asarray(0.9)),
+                                   jnp.float32),
+    "chained with clipping": (lambda: optax.chain(
+        optax.clip_by_global_norm(1.0), jm.nag(0.01, 0.9)), jnp.float32),
+}
+
+
+@pytest.mark.parametrize("name", list(FALLBACKS))
+def test_uncovered_cases_take_the_two_call_path(name):
+  make, dtype = FALLBACKS[name]
+  opt = make()
+  ours = run(opt, jm.update_and_apply, dtype, steps=10)
+  ref = run(opt, two_calls, dtype, steps=10)
+  assert not uses_kernel(ours[2], ours[0], ours[1])
+  for a, b in zip(jax.tree.leaves(ours[:2]), jax.tree.leaves(ref[:2])):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_none_leaves_are_kept():
+  opt = jm.cm(0.1, 0.9)
+  params = {"a": jnp.ones(3), "skip": None}
+  state = opt.init(params)
+  grads = {"a": jnp.ones(3), "skip": None}
+  new_params, _ = jax.jit(lambda p, s, g: jm.update_and_apply(opt, g, s, p))(
+      params, state, grads)
+  assert new_params["skip"] is None
+  np.testing.assert_allclose(new_params["a"], 0.9)
+
+
+def test_without_a_compiler_it_warns_and_falls_back(monkeypatch, tmp_path):
+  monkeypatch.setattr(_fused, "_library_state", {})
+  monkeypatch.setenv("JAXMOMENTUM_CACHE_DIR", str(tmp_path))
+  monkeypatch.setenv("CXX", "/nonexistent/c++")
+  opt = jm.cm(0.1, 0.9)
+  params = jnp.ones(5)
+  state = opt.init(params)
+  with pytest.warns(RuntimeWarning, match="fused CPU kernels are not available"):
+    new_params, _ = jm.update_and_apply(opt, jnp.ones(5), state, params)
+  np.testing.assert_allclose(new_params, 0.9)
+  assert "FileNotFoundError" in _fused.fused_kernel_error()
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")  # warned once, not on every step
+    jm.update_and_apply(opt, jnp.ones(5), state, params)
+
+
+def test_disabled_by_environment(monkeypatch):
+  monkeypatch.setattr(_fused, "_library_state", {})
+  monkeypatch.setenv("JAXMOMENTUM_DISABLE_FUSED", "1")
+  assert not _fused.kernels_available()
+  assert "JAXMOMENTUM_DISABLE_FUSED" in _fused.fused_kernel_error()
