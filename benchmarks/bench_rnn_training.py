@@ -71,6 +71,7 @@ def _jax_pieces():
     return lax.scan(step, h0, pre)[1]
 
   from jaxmomentum.models._recurrence import tanh_recurrence  # pylint: disable=g-import-not-at-top
+  from jaxmomentum.models._recurrence import tanh_rnn  # pylint: disable=g-import-not-at-top
 
   def recurrence_custom(w_hh, pre, h0):
     # The package's hand-written backward through time (jax.custom_vjp).
@@ -108,6 +109,12 @@ def _jax_pieces():
     more than the whole forward recurrence).
     """
     def apply(params, inputs):
+      if recurrence == "layer":
+        # The package's whole-layer custom_vjp (models.RNN uses it).
+        h0 = jnp.zeros((inputs.shape[0], HIDDEN))
+        _, out = tanh_rnn(jnp.swapaxes(inputs, 0, 1), params["w_ih"],
+                          params["b_h"], params["w_hh"], h0, params["w_ho"])
+        return jnp.swapaxes(out, 0, 1) + params["b_o"]
       if layout == "inputs":
         pre = jnp.einsum("tbi,ih->tbh", jnp.swapaxes(inputs, 0, 1),
                          params["w_ih"]) + params["b_h"]
@@ -136,7 +143,7 @@ def _jax_pieces():
     return loss, evaluate
 
   return {"autodiff": recurrence_autodiff, "custom_vjp": recurrence_custom,
-          "init": init, "sample": sample, "make_fns": make_fns}
+          "layer": "layer", "init": init, "sample": sample, "make_fns": make_fns}
 
 
 def _package_task():
@@ -209,14 +216,14 @@ def matmul_peak_gflops(n=1024, iters=20) -> float:
   return 2.0 * n ** 3 * iters / wall / 1e9
 
 
-def check_custom_vjp(pieces) -> float:
-  """Max relative difference of the custom_vjp gradient from autodiff."""
+def check_custom_vjp(pieces, name="custom_vjp") -> float:
+  """Max relative difference of a custom_vjp gradient from autodiff."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   params = pieces["init"](jax.random.key(0))
   batch = pieces["sample"](jax.random.key(1), BATCH)
   grads = [jax.jit(jax.grad(pieces["make_fns"](pieces[name])[0]))(params, batch)
-           for name in ("autodiff", "custom_vjp")]
+           for name in ("autodiff", name)]
   diffs = jax.tree.map(
       lambda a, b: float(jnp.max(jnp.abs(a - b)) / (jnp.max(jnp.abs(a)) + 1e-30)),
       *grads)
@@ -357,7 +364,8 @@ def main():
   print(f"matmul peak (1024^2 float32, jit, one device, wall): {peak:.1f} "
         "GFLOP/s")
   print(f"custom_vjp gradient vs autodiff, max relative difference: "
-        f"{check_custom_vjp(pieces):.1e}")
+        f"{check_custom_vjp(pieces):.1e} (recurrence), "
+        f"{check_custom_vjp(pieces, 'layer'):.1e} (layer)")
 
   rows = {}
 
@@ -372,7 +380,8 @@ def main():
   package_task = _package_task()
   raw = [("autodiff, projection layout", "autodiff", "projection"),
          ("custom_vjp, projection layout", "custom_vjp", "projection"),
-         ("custom_vjp, inputs layout", "custom_vjp", "inputs")]
+         ("custom_vjp, inputs layout", "custom_vjp", "inputs"),
+         ("custom_vjp layer", "layer", "inputs")]
   raw_steps = 20
   for label, name, layout in raw:
     loss, _ = pieces["make_fns"](pieces[name], layout)
@@ -386,7 +395,7 @@ def main():
     variants = {"package": package_task}
   else:
     variants = {}
-    for name in ("autodiff", "custom_vjp"):
+    for name in ("autodiff", "custom_vjp", "layer"):
       loss, evaluate = pieces["make_fns"](pieces[name])
       variants[name] = (pieces["init"], loss, evaluate, pieces["sample"])
   # 4 updates per chunk, evaluated on a 10-sequence batch: in a real run the
@@ -397,19 +406,20 @@ def main():
   trainers = {name: training.make_train(config, init, loss, sample, factory,
                                         eval_fn=evaluate)
               for name, (init, loss, evaluate, sample) in variants.items()}
-  best = "package" if args.source == "package" else "custom_vjp"
+  best = "package" if args.source == "package" else "layer"
   full = not args.quick and args.source != "package"
   if full:  # what divergence masking costs
     init, loss, evaluate, sample = variants[best]
-    trainers["custom_vjp, no divergence check"] = training.make_train(
+    trainers["layer, no divergence check"] = training.make_train(
         dataclasses.replace(config, detect_divergence=False), init, loss,
         sample, factory, eval_fn=evaluate)
   lrs4 = [1e-3, 1e-4, 1e-5, 1e-6]
   # (variant, label, seeds, learning rates, devices, batching)
   cases = [(best, "(a) 1 seed", 1, [1e-4], one, "map")]
   if full:
+    cases.append(("custom_vjp", "(a) 1 seed", 1, [1e-4], one, "map"))
     cases.append(("autodiff", "(a) 1 seed", 1, [1e-4], one, "map"))
-    cases.append(("custom_vjp, no divergence check", "(a) 1 seed", 1, [1e-4],
+    cases.append(("layer, no divergence check", "(a) 1 seed", 1, [1e-4],
                   one, "map"))
   cases.append((best, "(b) 4 seeds", 4, [1e-4], devices, "auto"))
   if full:
@@ -418,6 +428,8 @@ def main():
     cases.append((best, "(c) 4 seeds x 4 lr", 4, lrs4, devices, "vmap"))
   cases.append((best, "(c) 4 seeds x 4 lr", 4, lrs4, devices, "auto"))
   if full:
+    cases.append(("custom_vjp", "(c) 4 seeds x 4 lr", 4, lrs4, devices,
+                  "auto"))
     cases.append(("autodiff", "(c) 4 seeds x 4 lr", 4, lrs4, devices,
                   "auto"))
   for variant, label, seeds, lrs, devs, batching in cases:
@@ -450,20 +462,27 @@ def main():
   print(f"inputs / projection layout, raw:       "
         f"{ratio(raw_row(raw[2][0]), raw_row(raw[1][0]), 1):5.2f}x"
         " per CPU-second")
-  same_raw = raw_row("package" if best == "package" else raw[2][0])
+  print(f"layer / recurrence custom_vjp, raw:    "
+        f"{ratio(raw_row(raw[3][0]), raw_row(raw[2][0]), 1):5.2f}x"
+        " per CPU-second")
+  same_raw = raw_row("package" if best == "package" else raw[3][0])
   print(f"engine chunk (a) / raw scan, same model: "
         f"{ratio(one_seed, same_raw, 1):5.2f}x per CPU-second, "
         f"{ratio(one_seed, same_raw, 0):5.2f}x wall")
   if full:
-    nodiv = "chunk (a) 1 seed, custom_vjp, no divergence check, 1 dev, map"
+    nodiv = "chunk (a) 1 seed, layer, no divergence check, 1 dev, map"
     print(f"divergence check on / off, chunk (a):  "
           f"{ratio(one_seed, nodiv, 1):5.2f}x per CPU-second")
   print(f"16-run grid on {len(devices)} dev / 1 seed on 1 dev:  "
         f"{ratio(grid_all, one_seed, 0):5.2f}x wall, "
         f"{ratio(grid_all, one_seed, 1):5.2f}x per CPU-second")
   if full:
-    vmap1 = "chunk (c) 4 seeds x 4 lr, custom_vjp, 1 dev, vmap"
-    map1 = "chunk (c) 4 seeds x 4 lr, custom_vjp, 1 dev, map"
+    vmap1 = "chunk (c) 4 seeds x 4 lr, layer, 1 dev, vmap"
+    map1 = "chunk (c) 4 seeds x 4 lr, layer, 1 dev, map"
+    grid_rec = f"chunk (c) 4 seeds x 4 lr, custom_vjp, {len(devices)} dev, auto"
+    print(f"16-run grid, layer / recurrence custom_vjp: "
+          f"{ratio(grid_all, grid_rec, 1):5.2f}x per CPU-second, "
+          f"{ratio(grid_all, grid_rec, 0):5.2f}x wall")
     print(f"16 runs on 1 dev, lax.map / vmap:      "
           f"{ratio(map1, vmap1, 1):5.2f}x per CPU-second, "
           f"{ratio(map1, vmap1, 0):5.2f}x wall")

@@ -1,4 +1,5 @@
-"""The tanh recurrence's hand-written backward equals autodiff through scan.
+"""The tanh recurrence's and the tanh RNN layer's hand-written backwards equal
+autodiff through scan.
 
 ``tanh_recurrence`` (jaxmomentum/models/_recurrence.py) is a ``custom_vjp``;
 the reference here is plain ``jax.grad`` through the same ``lax.scan``
@@ -120,3 +121,101 @@ def test_rejects_bad_unroll(unroll):
   args, _ = _inputs(0, jnp.float32)
   with pytest.raises(ValueError, match="unroll"):
     tanh_recurrence(*args, unroll=unroll)
+
+
+# -- the whole layer: input projection, recurrence, output projection --------
+
+from jaxmomentum.models._recurrence import tanh_rnn  # noqa: E402
+from jaxmomentum.models import _recurrence  # noqa: E402
+
+IN_DIM = 3
+
+
+def _autodiff_rnn(x, w_ih, b_h, w_hh, h0, w_ho):
+  def step(h, x_t):
+    h = jnp.tanh(x_t @ w_ih + b_h + h @ w_hh)
+    return h, h
+  hs = lax.scan(step, h0, x)[1]
+  return hs, hs @ w_ho
+
+
+def _rnn_inputs(seed, dtype, out_dim, batch_shape=()):
+  rng = np.random.default_rng(seed)
+  shapes = [(TIME, BATCH, IN_DIM), (IN_DIM, HIDDEN), (HIDDEN,),
+            (HIDDEN, HIDDEN), (BATCH, HIDDEN), (HIDDEN, out_dim)]
+  scales = [1.0, 0.7, 0.3, 1.2 / np.sqrt(HIDDEN), 0.5, 1.0]
+  args = tuple(jnp.asarray(s * rng.standard_normal(batch_shape + shape), dtype)
+               for s, shape in zip(scales, shapes))
+  w_states = jnp.asarray(rng.standard_normal((TIME, BATCH, HIDDEN)), dtype)
+  w_out = jnp.asarray(rng.standard_normal((TIME, BATCH, out_dim)), dtype)
+  return args, w_states, w_out
+
+
+def _assert_layer_close(got, want, dtype):
+  """As ``_assert_close``, with float32's absolute tolerance scaled to each
+  array's magnitude: the input-kernel gradient sums many terms of both signs,
+  so small entries carry the rounding of large ones."""
+  if dtype == jnp.float64:
+    return _assert_close(got, want, dtype)
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    assert g.dtype == w.dtype == dtype
+    np.testing.assert_allclose(
+        g, w, rtol=2e-5, atol=2e-6 * max(1.0, float(np.max(np.abs(w)))))
+
+
+def _rnn_loss(layer, w_states, w_out, through):
+  """A loss through the states, the outputs, or both (nonzero cotangents)."""
+  def loss(*args):
+    hs, out = layer(*args)
+    total = 0.0
+    if through in ("states", "both"):
+      total = total + jnp.sum(w_states * hs)
+    if through in ("outputs", "both"):
+      total = total + jnp.sum(w_out * out) + jnp.sum(out[-1] ** 2)
+    return total
+  return jax.value_and_grad(loss, argnums=tuple(range(6)))
+
+
+# (output size, which outputs the loss reads): output sizes on both sides of
+# the broadcast-and-sum / matmul switch in the backward step.
+RNN_CASES = [(1, "outputs"), (1, "both"), (1, "states"),
+             (_recurrence._SMALL_OUTPUT, "both"),  # pylint: disable=protected-access
+             (_recurrence._SMALL_OUTPUT + 4, "both")]  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("out_dim,through", RNN_CASES)
+def test_layer_gradients_equal_autodiff(dtype, out_dim, through):
+  with jax.enable_x64(dtype == jnp.float64):
+    args, w_states, w_out = _rnn_inputs(4, dtype, out_dim)
+    got = jax.jit(_rnn_loss(tanh_rnn, w_states, w_out, through))(*args)
+    want = jax.jit(_rnn_loss(_autodiff_rnn, w_states, w_out, through))(*args)
+    _assert_layer_close(got, want, dtype)
+    # The forward values (the reference adds x_t W_ih inside the loop, the
+    # layer before it: the same sums in another order).
+    _assert_close(jax.jit(tanh_rnn)(*args), jax.jit(_autodiff_rnn)(*args),
+                  dtype)
+
+
+def test_layer_under_vmap_equals_autodiff():
+  args, w_states, w_out = _rnn_inputs(5, jnp.float32, 2, batch_shape=(3,))
+  got = jax.jit(jax.vmap(_rnn_loss(tanh_rnn, w_states, w_out, "both")))(*args)
+  want = jax.jit(jax.vmap(_rnn_loss(_autodiff_rnn, w_states, w_out,
+                                    "both")))(*args)
+  _assert_layer_close(got, want, jnp.float32)
+
+
+@pytest.mark.parametrize("unroll", [2, TIME])
+def test_layer_unrolled_equals_autodiff(unroll):
+  args, w_states, w_out = _rnn_inputs(6, jnp.float32, 1)
+  got = jax.jit(_rnn_loss(lambda *a: tanh_rnn(*a, unroll=unroll), w_states,
+                          w_out, "both"))(*args)
+  want = jax.jit(_rnn_loss(_autodiff_rnn, w_states, w_out, "both"))(*args)
+  _assert_layer_close(got, want, jnp.float32)
+
+
+@pytest.mark.parametrize("unroll", [0, 1.5, True])
+def test_layer_rejects_bad_unroll(unroll):
+  args, _, _ = _rnn_inputs(0, jnp.float32, 1)
+  with pytest.raises(ValueError, match="unroll"):
+    tanh_rnn(*args, unroll=unroll)

@@ -1,10 +1,12 @@
-"""The tanh recurrence of :class:`jaxmomentum.models.RNN`, as a pure function.
+"""The tanh RNN layer of :class:`jaxmomentum.models.RNN`, as pure functions.
 
 Kept apart from the module so that its differentiation can be replaced
-without touching the model: the module only calls :func:`tanh_recurrence`.
+without touching the model: the module only calls :func:`tanh_rnn`.
 Its reverse-mode derivative is a hand-written backward pass through time
 (``jax.custom_vjp``), checked against autodiff through ``lax.scan`` in
-tests/test_recurrence.py.
+tests/test_recurrence.py. :func:`tanh_recurrence` is the recurrence alone
+(its input and output projections left to the caller), kept for the
+benchmark's lever-by-lever comparison.
 """
 
 from __future__ import annotations
@@ -110,3 +112,129 @@ def tanh_recurrence(w_hh: jax.Array, pre_inputs: jax.Array, h0: jax.Array,
   dtype = jnp.result_type(w_hh, pre_inputs, h0)
   return _recurrence(jnp.asarray(w_hh, dtype), jnp.asarray(pre_inputs, dtype),
                      jnp.asarray(h0, dtype), unroll)
+
+
+# Output sizes up to this are folded into the backward step's elementwise
+# fusion as a broadcast-and-sum (no per-step matmul call); larger ones use a
+# matmul per step.
+_SMALL_OUTPUT = 16
+
+
+def _rnn_forward(x, w_ih, b_h, w_hh, h0, w_ho, unroll):
+  pre = x @ w_ih + b_h                      # [time, batch, hidden], one matmul
+  hs = _forward(w_hh, pre, h0, unroll)
+  return hs, hs @ w_ho
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
+def _rnn(x, w_ih, b_h, w_hh, h0, w_ho, unroll):
+  return _rnn_forward(x, w_ih, b_h, w_hh, h0, w_ho, unroll)
+
+
+def _rnn_fwd(x, w_ih, b_h, w_hh, h0, w_ho, unroll):
+  x, w_ih, b_h, w_hh, h0, w_ho = (
+      a.value for a in (x, w_ih, b_h, w_hh, h0, w_ho))  # symbolic_zeros
+  out = _rnn_forward(x, w_ih, b_h, w_hh, h0, w_ho, unroll)
+  return out, (x, w_ih, w_hh, h0, w_ho, out[0])
+
+
+def _rnn_bwd(unroll, residuals, cotangents):
+  r"""Backward through time for the whole layer, without [T, B, H] temporaries.
+
+  With :math:`z_t = x_t W_{ih} + b_h + h_{t-1} W_{hh}`, :math:`h_t = \tanh z_t`,
+  :math:`o_t = h_t W_{ho}` and outside cotangents :math:`\bar h_t`,
+  :math:`\bar o_t`: :math:`\delta_t = (\bar h_t + \bar o_t W_{ho}^\top +
+  \delta_{t+1} W_{hh}^\top) \odot (1 - h_t^2)`. The loop emits
+  :math:`e_t = \delta_{t+1}` (:math:`e_T = 0`) aligned with :math:`h_t`, so
+  :math:`\bar W_{hh} = \sum_t h_t^\top e_t + h_0^\top \delta_1` is one matmul
+  over the stored states as they are (no shifted copy), and
+  :math:`\bar h_t` from the output projection is formed inside the loop's
+  elementwise step (no ``[T, B, H]`` cotangent array). Unused outputs arrive
+  as symbolic zeros and cost nothing.
+  """
+  x, w_ih, w_hh, h0, w_ho, hs = residuals
+  d_hs, d_out = cotangents
+  d_hs = None if isinstance(d_hs, jax.custom_derivatives.SymbolicZero) else d_hs
+  if isinstance(d_out, jax.custom_derivatives.SymbolicZero):
+    d_out = None
+  w_t, w_ho_t = w_hh.T, w_ho.T
+  small = w_ho.shape[1] <= _SMALL_OUTPUT
+
+  def step(d_next, inputs):
+    h_t, dh_t, do_t = inputs
+    g = d_next @ w_t
+    if dh_t is not None:
+      g = g + dh_t
+    if do_t is not None:
+      g = g + ((do_t[..., :, None] * w_ho_t).sum(-2) if small
+               else do_t @ w_ho_t)
+    return g * (1 - h_t * h_t), d_next
+
+  d_first, e = lax.scan(step, jnp.zeros_like(h0), (hs, d_hs, d_out),
+                        reverse=True, unroll=unroll)
+  dz = jnp.concatenate([d_first[None], e[:-1]], axis=0)  # only for d_x
+  x_next = jnp.concatenate([x[1:], jnp.zeros_like(x[:1])], axis=0)
+  d_w_ih = (jnp.einsum("tbi,tbh->ih", x_next, e) + x[0].T @ d_first)
+  d_b_h = e.sum((0, 1)) + d_first.sum(0)
+  d_w_hh = jnp.einsum("tbh,tbk->hk", hs, e) + h0.T @ d_first
+  d_h0 = d_first @ w_t
+  if d_out is None:
+    d_w_ho = jnp.zeros_like(w_ho)
+  else:
+    d_w_ho = jnp.einsum("tbh,tbo->ho", hs, d_out)
+  return dz @ w_ih.T, d_w_ih, d_b_h, d_w_hh, d_h0, d_w_ho
+
+
+_rnn.defvjp(_rnn_fwd, _rnn_bwd, symbolic_zeros=True)
+
+
+def tanh_rnn(inputs: jax.Array, w_ih: jax.Array, b_h: jax.Array,
+             w_hh: jax.Array, h0: jax.Array, w_ho: jax.Array, *,
+             unroll: int = 1) -> tuple[jax.Array, jax.Array]:
+  r"""A tanh RNN layer: input projection, recurrence and output projection.
+
+  .. math::
+
+    h_t = \tanh(x_t W_{ih} + b_h + h_{t-1} W_{hh}), \qquad
+    o_t = h_t W_{ho}, \qquad t = 1 \ldots T.
+
+  The value is one input matmul, a ``lax.scan`` over time and one output
+  matmul. The gradient is a hand-written backward pass through time
+  (``jax.custom_vjp``) over the whole layer: it keeps only the states, folds
+  the output projection's cotangent into the loop's elementwise step, and
+  forms the weight gradients as single matmuls over the stored states
+  without the shifted copies and ``[time, batch, hidden]`` temporaries that
+  autodiff (or :func:`tanh_recurrence` plus autodiff of the projections)
+  makes. It equals autodiff through the scan up to float rounding
+  (tests/test_recurrence.py). Reverse mode only (a ``custom_vjp``).
+
+  Args:
+    inputs: ``[time, batch, in_dim]``, time-major.
+    w_ih: ``[in_dim, hidden]``; ``b_h``: ``[hidden]``.
+    w_hh: ``[hidden, hidden]`` (``h @ w_hh`` layout).
+    h0: ``[batch, hidden]`` initial state.
+    w_ho: ``[hidden, out]``; the output bias is the caller's.
+    unroll: steps per loop iteration of the scans, a positive int.
+
+  Returns:
+    ``(hs, outputs)``: the states ``[time, batch, hidden]`` and
+    ``outputs = hs @ w_ho``, ``[time, batch, out]``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from jaxmomentum.models._recurrence import tanh_rnn
+    >>> x = jnp.ones((5, 2, 3))  # [time, batch, in]
+    >>> w_ih, b_h, w_hh = 0.1 * jnp.ones((3, 4)), jnp.zeros(4), 0.1 * jnp.eye(4)
+    >>> h0, w_ho = jnp.zeros((2, 4)), jnp.ones((4, 1))
+    >>> hs, out = tanh_rnn(x, w_ih, b_h, w_hh, h0, w_ho)
+    >>> hs.shape, out.shape
+    ((5, 2, 4), (5, 2, 1))
+    >>> loss = lambda w: tanh_rnn(x, w_ih, b_h, w, h0, w_ho)[1][-1].sum()
+    >>> jax.grad(loss)(w_hh).shape
+    (4, 4)
+  """
+  if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
+    raise ValueError(f"unroll must be a positive int, got {unroll!r}")
+  args = (inputs, w_ih, b_h, w_hh, h0, w_ho)
+  dtype = jnp.result_type(*args)
+  return _rnn(*(jnp.asarray(a, dtype) for a in args), unroll)

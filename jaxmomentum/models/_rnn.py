@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from jaxmomentum import initializers
 from jaxmomentum._validation import check_int
-from jaxmomentum.models._recurrence import tanh_recurrence
+from jaxmomentum.models._recurrence import tanh_rnn
 
 _HEADS = ("linear", "softmax")
 
@@ -51,9 +51,11 @@ class RNN(nn.Module):
   problem generators give them) and so are the outputs. Inside, the input
   projection for all steps is one matmul straight into time-major
   ``[time, batch, hidden]`` (the small inputs are transposed to time-major
-  first); the ``lax.scan`` over time
-  (:func:`jaxmomentum.models._recurrence.tanh_recurrence`) does only
-  ``h = tanh(h @ W_hh + a_t)``; the output projection is one matmul after it.
+  first); the ``lax.scan`` over time does only ``h = tanh(h @ W_hh + a_t)``;
+  the output projection is one matmul after it. The three are one
+  ``custom_vjp`` (:func:`jaxmomentum.models._recurrence.tanh_rnn`) whose
+  hand-written backward pass through time makes no ``[time, batch, hidden]``
+  temporaries beyond the stored states and their cotangents.
   The hidden states are sown as ``intermediates/hidden_states``
   (``[time, batch, hidden]``) when ``mutable=["intermediates"]``.
 
@@ -131,10 +133,10 @@ class RNN(nn.Module):
     # Time-major before the input matmul: transposing the small inputs is
     # cheap, while an einsum that also transposes its output costs more than
     # the whole forward recurrence on XLA:CPU (benchmarks/RESULTS.md).
-    pre = jnp.einsum("tbi,ih->tbh", jnp.swapaxes(inputs, 0, 1), w_ih) + b_h
-    hs = tanh_recurrence(w_hh, pre, h0)                     # [time, batch, h]
+    hs, outputs = tanh_rnn(jnp.swapaxes(inputs, 0, 1), w_ih, b_h, w_hh, h0,
+                           w_ho)                            # [time, batch, .]
     self.sow("intermediates", "hidden_states", hs)
-    outputs = jnp.swapaxes(hs @ w_ho, 0, 1) + b_o
+    outputs = jnp.swapaxes(outputs, 0, 1) + b_o
     if self.head == "softmax":
       outputs = jax.nn.log_softmax(outputs, axis=-1)
     return outputs
