@@ -146,6 +146,14 @@ def _eligible(*trees) -> bool:
   return True
 
 
+def _learning_rate_step(learning_rate, lr_state):
+  """ε_t and the next state of ``optax.scale_by_learning_rate(learning_rate)``."""
+  if not callable(learning_rate):
+    return learning_rate, lr_state  # optax.scale: an empty state
+  return learning_rate(lr_state.count), optax.ScaleByScheduleState(
+      count=optax.safe_increment(lr_state.count))
+
+
 @dataclasses.dataclass(frozen=True)
 class MomentumPlan:
   learning_rate: Any
@@ -154,12 +162,7 @@ class MomentumPlan:
 
   def __call__(self, grads, state, params):
     lr_state, m_state = state
-    if callable(self.learning_rate):
-      lr = self.learning_rate(lr_state.count)
-      lr_state = optax.ScaleByScheduleState(
-          count=optax.safe_increment(lr_state.count))
-    else:
-      lr = self.learning_rate
+    lr, lr_state = _learning_rate_step(self.learning_rate, lr_state)
     mu = value_at(self.momentum, m_state.count)
     mu_next = value_at(self.momentum, optax.safe_increment(m_state.count))
 
@@ -193,12 +196,7 @@ class AdamPlan:
 
   def __call__(self, grads, state, params):
     adam_state, lr_state = state
-    if callable(self.learning_rate):
-      lr = self.learning_rate(lr_state.count)
-      lr_state = optax.ScaleByScheduleState(
-          count=optax.safe_increment(lr_state.count))
-    else:
-      lr = self.learning_rate
+    lr, lr_state = _learning_rate_step(self.learning_rate, lr_state)
     count = optax.safe_increment(adam_state.count)
     if self.bias_correction:
       bc1, bc2 = 1 - self.b1 ** count, 1 - self.b2 ** count

@@ -6,6 +6,8 @@ and ``vmap``, in place when the step donates its buffers; everything the
 kernels do not cover must take the two-call path with identical results.
 """
 
+import os
+import shutil
 import warnings
 
 import jax
@@ -18,9 +20,16 @@ import jaxmomentum as jm
 from jaxmomentum import _fused
 from jaxmomentum import schedules
 
+# Only a machine without a C++ compiler may skip: where one exists, a kernel
+# that fails to build fails these tests instead of hiding behind a skip.
+_CXX = os.environ.get("CXX", "c++")
 pytestmark = pytest.mark.skipif(
-    not _fused.kernels_available(),
-    reason=f"fused CPU kernels unavailable: {_fused.fused_kernel_error()}")
+    shutil.which(_CXX) is None,
+    reason=f"no C++ compiler ({_CXX}) to build the fused CPU kernels")
+
+
+def test_kernels_build_and_register():
+  assert _fused.kernels_available(), _fused.fused_kernel_error()
 
 STEPS = 120
 

@@ -47,6 +47,26 @@ void ParallelFor(int64_t n, const Body& body) {
   for (auto& th : pool) th.join();
 }
 
+template <bool kNesterov, typename V>
+void MomentumRow(int64_t n, const V* pp, const V* vp, const V* gp, V* po,
+                 V* vo, V mu, V neg_lr, V mu_next) {
+  ParallelFor(n, [=](int64_t lo, int64_t hi) {
+    // Outputs may alias inputs at the same index only (donated buffers):
+    // no dependence between iterations.
+#pragma GCC ivdep
+    for (int64_t i = lo; i < hi; ++i) {
+      V u = gp[i] * neg_lr;
+      V vn = mu * vp[i] + u;
+      vo[i] = vn;
+      if constexpr (kNesterov) {
+        po[i] = pp[i] + (mu_next * vn + u);
+      } else {
+        po[i] = pp[i] + vn;
+      }
+    }
+  });
+}
+
 // Under jax.vmap (vmap_method="broadcast_all") every operand gains leading
 // batch axes: coefs then holds one row per batch element, and each row applies
 // to its contiguous block of n / rows elements.
@@ -76,29 +96,9 @@ ffi::Error MomentumImpl(ffi::Buffer<T> p, ffi::Buffer<T> v, ffi::Buffer<T> g,
     V* po = p_out->typed_data() + off;
     V* vo = v_out->typed_data() + off;
     if (nesterov) {
-      ParallelFor(per_row, [=](int64_t lo, int64_t hi) {
-        // Outputs may alias inputs at the same index only (donated buffers):
-        // no dependence between iterations.
-#pragma GCC ivdep
-        for (int64_t i = lo; i < hi; ++i) {
-          V u = gp[i] * neg_lr;
-          V vn = mu * vp[i] + u;
-          vo[i] = vn;
-          po[i] = pp[i] + (mu_next * vn + u);
-        }
-      });
+      MomentumRow<true>(per_row, pp, vp, gp, po, vo, mu, neg_lr, mu_next);
     } else {
-      ParallelFor(per_row, [=](int64_t lo, int64_t hi) {
-        // Outputs may alias inputs at the same index only (donated buffers):
-        // no dependence between iterations.
-#pragma GCC ivdep
-        for (int64_t i = lo; i < hi; ++i) {
-          V u = gp[i] * neg_lr;
-          V vn = mu * vp[i] + u;
-          vo[i] = vn;
-          po[i] = pp[i] + vn;
-        }
-      });
+      MomentumRow<false>(per_row, pp, vp, gp, po, vo, mu, neg_lr, mu_next);
     }
   }
   return ffi::Error::Success();
@@ -156,30 +156,19 @@ ffi::Error AdamImpl(ffi::Buffer<T> p, ffi::Buffer<T> m, ffi::Buffer<T> v,
 
 }  // namespace
 
-#define JM_MOMENTUM(NAME, T)                                             \
-  XLA_FFI_DEFINE_HANDLER_SYMBOL(                                         \
-      NAME, MomentumImpl<T>,                                             \
-      ffi::Ffi::Bind()                                                   \
-          .Arg<ffi::Buffer<T>>()                                         \
-          .Arg<ffi::Buffer<T>>()                                         \
-          .Arg<ffi::Buffer<T>>()                                         \
-          .Arg<ffi::Buffer<T>>()                                         \
-          .Ret<ffi::Buffer<T>>()                                         \
-          .Ret<ffi::Buffer<T>>()                                         \
+// Bindings: momentum (p, v, g, coefs) -> (p', v'); adam (p, m, v, g, coefs)
+// -> (p', m', v'); one symbol per dtype.
+#define JM_ARG(T) .Arg<ffi::Buffer<T>>()
+#define JM_RET(T) .Ret<ffi::Buffer<T>>()
+#define JM_MOMENTUM(NAME, T)                                                 \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(NAME, MomentumImpl<T>,                       \
+      ffi::Ffi::Bind() JM_ARG(T) JM_ARG(T) JM_ARG(T) JM_ARG(T)               \
+          JM_RET(T) JM_RET(T)                                                \
           .Attr<bool>("nesterov"));
-
-#define JM_ADAM(NAME, T)                                                 \
-  XLA_FFI_DEFINE_HANDLER_SYMBOL(                                         \
-      NAME, AdamImpl<T>,                                                 \
-      ffi::Ffi::Bind()                                                   \
-          .Arg<ffi::Buffer<T>>()                                         \
-          .Arg<ffi::Buffer<T>>()                                         \
-          .Arg<ffi::Buffer<T>>()                                         \
-          .Arg<ffi::Buffer<T>>()                                         \
-          .Arg<ffi::Buffer<T>>()                                         \
-          .Ret<ffi::Buffer<T>>()                                         \
-          .Ret<ffi::Buffer<T>>()                                         \
-          .Ret<ffi::Buffer<T>>());
+#define JM_ADAM(NAME, T)                                                     \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(NAME, AdamImpl<T>,                           \
+      ffi::Ffi::Bind() JM_ARG(T) JM_ARG(T) JM_ARG(T) JM_ARG(T) JM_ARG(T)     \
+          JM_RET(T) JM_RET(T) JM_RET(T));
 
 JM_MOMENTUM(JmMomentumF32, ffi::F32)
 JM_MOMENTUM(JmMomentumF64, ffi::F64)
