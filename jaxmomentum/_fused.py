@@ -17,67 +17,27 @@ float rounding.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import hashlib
-import os
-import pathlib
-import platform
-import subprocess
-import tempfile
-import threading
 from typing import Any, Callable, Optional
-import warnings
 import weakref
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from jaxmomentum import _native
 from jaxmomentum._momentum import NesterovMomentumState
 from jaxmomentum._momentum import value_at
 
-_SOURCE = pathlib.Path(__file__).parent / "_csrc" / "fused_update.cc"
 _KERNELS = {"momentum": "JmMomentum", "adam": "JmAdam"}
 _DTYPES = {jnp.dtype(jnp.float32): "F32", jnp.dtype(jnp.float64): "F64"}
 # Library symbol of each (kernel, dtype); its FFI target is "jaxmomentum_" + it.
 _TARGETS = {(k, d): prefix + suffix for k, prefix in _KERNELS.items()
             for d, suffix in _DTYPES.items()}
-_lock = threading.Lock()
-_library_state: dict[str, Any] = {}  # "ok": bool, "error": str
-
-
-def _cache_dir() -> pathlib.Path:
-  root = os.environ.get("JAXMOMENTUM_CACHE_DIR") or os.path.join(
-      os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-      "jaxmomentum")
-  return pathlib.Path(root)
-
-
-def _cpu_signature() -> str:
-  """What ``-march=native`` depends on: the CPU's feature flags."""
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      for line in f:
-        if line.startswith(("flags", "Features")):
-          return line
-  except OSError:
-    pass
-  return platform.processor() or platform.machine()
-
-
-def _build(target: pathlib.Path) -> None:
-  cxx = os.environ.get("CXX", "c++")
-  with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-    out = pathlib.Path(tmp) / target.name
-    cmd = [cxx, "-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno",
-           "-std=c++17",
-           "-shared", "-fPIC", "-pthread", "-w",
-           f"-I{jax.ffi.include_dir()}", str(_SOURCE), "-o", str(out)]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-      raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr[-2000:]}")
-    os.replace(out, target)  # atomic: concurrent builders never see half a file
+# No fused multiply-adds: the kernels round like the two-call XLA path.
+LIBRARY = _native.Library(
+    "fused_update", tuple(_TARGETS.values()), ("-ffp-contract=off",),
+    "jaxmomentum.update_and_apply")
 
 
 def kernels_available() -> bool:
@@ -88,35 +48,7 @@ def kernels_available() -> bool:
   source, the jaxlib version and the CPU; later calls and processes reuse it.
   Set ``JAXMOMENTUM_DISABLE_FUSED=1`` to turn the kernels off.
   """
-  with _lock:
-    if "ok" in _library_state:
-      return _library_state["ok"]
-    if os.environ.get("JAXMOMENTUM_DISABLE_FUSED", "") not in ("", "0"):
-      _library_state.update(ok=False, error="JAXMOMENTUM_DISABLE_FUSED is set")
-      return False
-    try:
-      key = hashlib.sha256(_SOURCE.read_bytes() + jax.__version__.encode() +
-                           jax.ffi.include_dir().encode() +
-                           _cpu_signature().encode()).hexdigest()[:16]
-      directory = _cache_dir()
-      directory.mkdir(parents=True, exist_ok=True)
-      path = directory / f"fused_update-{key}.so"
-      if not path.exists():
-        _build(path)
-      lib = ctypes.cdll.LoadLibrary(str(path))
-      for symbol in _TARGETS.values():
-        jax.ffi.register_ffi_target(
-            f"jaxmomentum_{symbol}", jax.ffi.pycapsule(getattr(lib, symbol)),
-            platform="cpu")
-      _library_state["ok"] = True
-    except Exception as e:  # pylint: disable=broad-except
-      _library_state.update(ok=False, error=f"{type(e).__name__}: {e}")
-      warnings.warn(
-          "jaxmomentum.update_and_apply: the fused CPU kernels are not "
-          f"available ({_library_state['error']}); falling back to "
-          "opt.update + optax.apply_updates (same numbers, more memory "
-          "traffic).", RuntimeWarning, stacklevel=3)
-    return _library_state["ok"]
+  return _native.load(LIBRARY)
 
 
 def _call(kernel: str, operands, coefs, **attrs):
@@ -124,7 +56,7 @@ def _call(kernel: str, operands, coefs, **attrs):
   dtype = operands[0].dtype
   n_out = len(operands) - 1  # every operand but the gradient is updated
   call = jax.ffi.ffi_call(
-      f"jaxmomentum_{_TARGETS[(kernel, jnp.dtype(dtype))]}",
+      _native.target(_TARGETS[(kernel, jnp.dtype(dtype))]),
       tuple(jax.ShapeDtypeStruct(o.shape, dtype) for o in operands[:n_out]),
       input_output_aliases={i: i for i in range(n_out)},
       vmap_method="broadcast_all")
@@ -285,5 +217,5 @@ def update_and_apply(
 
 def fused_kernel_error() -> Optional[str]:
   """Why the fused kernels are unavailable (``None`` if they are or untried)."""
-  return _library_state.get("error")
+  return _native.error(LIBRARY)
 

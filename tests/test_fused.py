@@ -18,6 +18,7 @@ import pytest
 
 import jaxmomentum as jm
 from jaxmomentum import _fused
+from jaxmomentum import _native
 from jaxmomentum import schedules
 
 # Only a machine without a C++ compiler may skip: where one exists, a kernel
@@ -214,13 +215,13 @@ def test_none_leaves_are_kept():
 
 
 def test_without_a_compiler_it_warns_and_falls_back(monkeypatch, tmp_path):
-  monkeypatch.setattr(_fused, "_library_state", {})
+  monkeypatch.setattr(_native, "_state", {})
   monkeypatch.setenv("JAXMOMENTUM_CACHE_DIR", str(tmp_path))
   monkeypatch.setenv("CXX", "/nonexistent/c++")
   opt = jm.cm(0.1, 0.9)
   params = jnp.ones(5)
   state = opt.init(params)
-  with pytest.warns(RuntimeWarning, match="fused CPU kernels are not available"):
+  with pytest.warns(RuntimeWarning, match="fused_update CPU kernels are not available"):
     new_params, _ = jm.update_and_apply(opt, jnp.ones(5), state, params)
   np.testing.assert_allclose(new_params, 0.9)
   assert "FileNotFoundError" in _fused.fused_kernel_error()
@@ -230,7 +231,7 @@ def test_without_a_compiler_it_warns_and_falls_back(monkeypatch, tmp_path):
 
 
 def test_disabled_by_environment(monkeypatch):
-  monkeypatch.setattr(_fused, "_library_state", {})
+  monkeypatch.setattr(_native, "_state", {})
   monkeypatch.setenv("JAXMOMENTUM_DISABLE_FUSED", "1")
   assert not _fused.kernels_available()
   assert "JAXMOMENTUM_DISABLE_FUSED" in _fused.fused_kernel_error()
