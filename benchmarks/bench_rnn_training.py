@@ -10,8 +10,11 @@ fresh sequences every update), trained with NAG, all measured in one run:
           (``jaxmomentum.models._recurrence.tanh_recurrence``, a
           ``jax.custom_vjp``); the batch-major -> time-major transpose done
           by the input-projection einsum (``"bti,ih->tbh"``, slow on XLA:CPU)
-          vs on the small inputs before it; and the package's own
-          ``models.RNN`` + ``problems.addition(80)`` (sequences padded to 88);
+          vs on the small inputs before it; the package's whole-layer
+          ``custom_vjp`` (``tanh_rnn``) with ``lax.scan`` time loops vs its
+          C++ XLA FFI loops (``_csrc/tanh_rnn.cc``, the default on CPU); and
+          the package's own ``models.RNN`` + ``problems.addition(80)``
+          (sequences padded to 88);
   chunk   the program ``jaxmomentum.training.run_grid`` runs per chunk
           (``Trainer.run_chunk`` vmapped over runs, sharded over devices,
           state donated: sampling, NAG, divergence masking, evaluation;

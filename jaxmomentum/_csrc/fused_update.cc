@@ -4,7 +4,7 @@
 // momentum step as two loop fusions and moves 7 arrays (read g, v; write v';
 // read p, v', g; write p'). These kernels read g, v, p once and write v', p'
 // once (5 arrays; Adam 7 instead of 10), splitting the work over threads.
-// jaxmomentum/_fused.py compiles this file on first use and calls it from
+// jaxmomentum/_native.py compiles this file on first use; _fused.py calls it from
 // jaxmomentum.update_and_apply; every operation is written in the order the
 // jnp path of the same optimizer computes it, without contraction into FMAs
 // (built with -ffp-contract=off), except that Adam multiplies by the
