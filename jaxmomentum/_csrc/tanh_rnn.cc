@@ -32,6 +32,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -203,21 +204,30 @@ inline void PanelRows(const float* a, int64_t B, int64_t K, const Panel& p,
   }
 }
 
-template <typename Epilogue>
-void MatmulRows(const float* a, int64_t B, const Packed& w,
-                const Epilogue& epilogue) {
-  for (int i = 0; i < w.count; ++i) {
-    const Panel& p = w.panels[i];
+// fn(std::integral_constant<int, NV>(), panel) for each panel of `layout`:
+// the panel's vector count as a compile-time constant.
+template <typename Fn>
+void ForEachPanel(const Packed& layout, const Fn& fn) {
+  for (int i = 0; i < layout.count; ++i) {
+    const Panel& p = layout.panels[i];
     switch (p.vectors) {
 #define JM_CASE(NV) \
   case NV:          \
-    PanelRows<NV>(a, B, w.K, p, epilogue); break;
+    fn(std::integral_constant<int, NV>(), p); break;
       JM_CASE(1) JM_CASE(2) JM_CASE(3) JM_CASE(4) JM_CASE(5) JM_CASE(6) JM_CASE(7)
 #undef JM_CASE
       default:
         std::abort();
     }
   }
+}
+
+template <typename Epilogue>
+void MatmulRows(const float* a, int64_t B, const Packed& w,
+                const Epilogue& epilogue) {
+  ForEachPanel(w, [&](auto nv, const Panel& p) {
+    PanelRows<decltype(nv)::value>(a, B, w.K, p, epilogue);
+  });
 }
 
 // Small [n, H] weights (w_ih, w_ho^T, the bias) as padded rows of vectors.
@@ -294,19 +304,10 @@ void AtBPanel(const float* a, int64_t lda, const float* d, int64_t B,
 // [B, rows] a (row stride lda) and [B, H] d.
 void AtB(const float* a, int64_t lda, const float* d, int64_t B, int64_t H,
          int64_t rows, const Packed& layout, float* c) {
-  const int64_t ldc = layout.nvt * kLanes;
-  for (int i = 0; i < layout.count; ++i) {
-    const Panel& p = layout.panels[i];
-    switch (p.vectors) {
-#define JM_CASE(NV) \
-  case NV:          \
-    AtBPanel<NV>(a, lda, d, B, H, rows, p.first_vector, c, ldc); break;
-      JM_CASE(1) JM_CASE(2) JM_CASE(3) JM_CASE(4) JM_CASE(5) JM_CASE(6) JM_CASE(7)
-#undef JM_CASE
-      default:
-        std::abort();
-    }
-  }
+  ForEachPanel(layout, [&](auto nv, const Panel& p) {
+    AtBPanel<decltype(nv)::value>(a, lda, d, B, H, rows, p.first_vector, c,
+                                  layout.nvt * kLanes);
+  });
 }
 
 // Padded accumulator rows -> [n, H] (element (i, c) at out[i * rs + c * cs]).
@@ -465,30 +466,17 @@ ffi::Error BackwardImpl(
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(JmTanhRnnForwardF32, ForwardImpl,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
+using F32 = ffi::Buffer<ffi::F32>;
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(JmTanhRnnBackwardF32, BackwardImpl,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<bool>("has_dh")
-                                  .Attr<bool>("has_do"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    JmTanhRnnForwardF32, ForwardImpl,
+    ffi::Ffi::Bind().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()
+        .Ret<F32>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    JmTanhRnnBackwardF32, BackwardImpl,
+    ffi::Ffi::Bind().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()
+        .Arg<F32>().Arg<F32>()
+        .Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>()
+        .Ret<F32>()
+        .Attr<bool>("has_dh").Attr<bool>("has_do"));
