@@ -172,6 +172,34 @@ def _kernel_backward(x, w_hh, h0, w_ho, hs, d_hs, d_out):
           has_dh=d_hs is not None, has_do=d_out is not None)
 
 
+def _scan_backward(unroll, x, w_hh, h0, w_ho, hs, d_hs, d_out):
+  """:func:`_kernel_backward`'s results from a ``lax.scan`` and matmuls."""
+  w_t, w_ho_t = w_hh.T, w_ho.T
+  small = w_ho.shape[1] <= _SMALL_OUTPUT
+
+  def step(d_next, inputs):
+    h_t, dh_t, do_t = inputs
+    g = d_next @ w_t
+    if dh_t is not None:
+      g = g + dh_t
+    if do_t is not None:
+      g = g + ((do_t[..., :, None] * w_ho_t).sum(-2) if small
+               else do_t @ w_ho_t)
+    return g * (1 - h_t * h_t), d_next
+
+  d_first, e = lax.scan(step, jnp.zeros_like(h0), (hs, d_hs, d_out),
+                        reverse=True, unroll=unroll)
+  x_next = jnp.concatenate([x[1:], jnp.zeros_like(x[:1])], axis=0)
+  d_w_ih = jnp.einsum("tbi,tbh->ih", x_next, e) + x[0].T @ d_first
+  d_b_h = e.sum((0, 1)) + d_first.sum(0)
+  d_w_hh = jnp.einsum("tbh,tbk->hk", hs, e) + h0.T @ d_first
+  if d_out is None:
+    d_w_ho = jnp.zeros_like(w_ho)
+  else:
+    d_w_ho = jnp.einsum("tbh,tbo->ho", hs, d_out)
+  return e, d_first, d_first @ w_t, d_w_hh, d_w_ih, d_b_h, d_w_ho
+
+
 def _rnn_forward(x, w_ih, b_h, w_hh, h0, w_ho, unroll, kernel):
   if kernel:
     hs = _kernel_forward(x, w_ih, b_h, w_hh, h0)
@@ -212,34 +240,10 @@ def _rnn_bwd(unroll, kernel, residuals, cotangents):
   d_hs = None if isinstance(d_hs, jax.custom_derivatives.SymbolicZero) else d_hs
   if isinstance(d_out, jax.custom_derivatives.SymbolicZero):
     d_out = None
-  w_t, w_ho_t = w_hh.T, w_ho.T
-  small = w_ho.shape[1] <= _SMALL_OUTPUT
-
-  def step(d_next, inputs):
-    h_t, dh_t, do_t = inputs
-    g = d_next @ w_t
-    if dh_t is not None:
-      g = g + dh_t
-    if do_t is not None:
-      g = g + ((do_t[..., :, None] * w_ho_t).sum(-2) if small
-               else do_t @ w_ho_t)
-    return g * (1 - h_t * h_t), d_next
-
-  if kernel:
-    e, d_first, d_h0, d_w_hh, d_w_ih, d_b_h, d_w_ho = _kernel_backward(
-        x, w_hh, h0, w_ho, hs, d_hs, d_out)
-  else:
-    d_first, e = lax.scan(step, jnp.zeros_like(h0), (hs, d_hs, d_out),
-                          reverse=True, unroll=unroll)
-    x_next = jnp.concatenate([x[1:], jnp.zeros_like(x[:1])], axis=0)
-    d_w_ih = (jnp.einsum("tbi,tbh->ih", x_next, e) + x[0].T @ d_first)
-    d_b_h = e.sum((0, 1)) + d_first.sum(0)
-    d_w_hh = jnp.einsum("tbh,tbk->hk", hs, e) + h0.T @ d_first
-    d_h0 = d_first @ w_t
-    if d_out is None:
-      d_w_ho = jnp.zeros_like(w_ho)
-    else:
-      d_w_ho = jnp.einsum("tbh,tbo->ho", hs, d_out)
+  backward = _kernel_backward if kernel else functools.partial(
+      _scan_backward, unroll)
+  e, d_first, d_h0, d_w_hh, d_w_ih, d_b_h, d_w_ho = backward(
+      x, w_hh, h0, w_ho, hs, d_hs, d_out)
   dz = jnp.concatenate([d_first[None], e[:-1]], axis=0)  # only for d_x
   return dz @ w_ih.T, d_w_ih, d_b_h, d_w_hh, d_h0, d_w_ho
 
