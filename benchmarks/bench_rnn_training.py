@@ -281,11 +281,11 @@ def chunk_rates(trainer, num_seeds, learning_rates, devices, batching):
   hparams = {"learning_rate": placement.put(lrs),
              "momentum": placement.put(np.full(rows, 0.99, np.float32))}
   state = placement.init(placement.put(np.int32(seeds)), hparams)
-  state = jax.block_until_ready(placement.run_chunk(state, hparams)[0])
+  state = jax.block_until_ready(placement.run_chunk(state, hparams, None)[0])
 
   def one_chunk():
     nonlocal state
-    state = jax.block_until_ready(placement.run_chunk(state, hparams)[0])
+    state = jax.block_until_ready(placement.run_chunk(state, hparams, None)[0])
 
   wall, cpu = best_of(one_chunk)
   updates = trainer.config.chunk_size * runs

@@ -476,3 +476,61 @@ def test_use_all_cpu_cores_after_backend_start_warns_or_raises():
     training.use_all_cpu_cores(len(jax.devices("cpu")))
   with pytest.raises(ValueError, match="num_devices"):
     training.use_all_cpu_cores(0)
+
+
+# -- a data set the sampler draws from: an argument, never a constant ---------
+
+def _data_trainers():
+  """The same least-squares task with its data passed in or closed over."""
+  from jaxmomentum import problems  # pylint: disable=g-import-not-at-top
+  data = jnp.asarray(np.random.default_rng(0).standard_normal((20_000, 3)),
+                     jnp.float32)
+  w_true = jnp.array([1.0, -2.0, 0.5])
+
+  def loss(w, x):
+    return jnp.mean((x @ w - x @ w_true) ** 2)
+
+  config = training.TrainConfig(num_steps=8, batch_size=4, eval_every=4)
+  common = dict(init_fn=lambda key: jnp.zeros(3), loss_fn=loss,
+                optimizer_factory=lambda learning_rate: optax.sgd(
+                    learning_rate))
+  passed = training.make_train(
+      config, sample_fn=lambda k, n, d: problems.sample_minibatch(k, d, n),
+      data=data, **common)
+  closed = training.make_train(
+      config, sample_fn=lambda k, n: problems.sample_minibatch(k, data, n),
+      **common)
+  return passed, closed, data
+
+
+@pytest.mark.parametrize("batching", ["map", "vmap"])
+def test_data_passed_in_equals_data_closed_over(batching):
+  passed, closed, _ = _data_trainers()
+  grid = {"learning_rate": [0.1, 0.01]}
+  got = training.run_grid(passed, grid, 2, progress=False, keep_state=True,
+                          batching=batching)
+  want = training.run_grid(closed, grid, 2, progress=False, keep_state=True,
+                           batching=batching)
+  _assert_trees_equal(got.metrics, want.metrics)
+  _assert_trees_equal(got.final_state.params, want.final_state.params)
+  # Outside the runner, the trainer's own data is the default.
+  key, hparams = jax.random.key(3), {"learning_rate": 0.1}
+  _assert_trees_equal(jax.jit(passed)(key, hparams)[1],
+                      jax.jit(closed)(key, hparams)[1])
+
+
+def test_run_grid_compiles_the_data_as_an_argument_not_a_constant():
+  passed, closed, data = _data_trainers()
+
+  def program_chars(trainer, chunk_data):
+    placement = _runner._Placement(trainer, None)
+    hparams = {"learning_rate": placement.put(np.full(
+        placement.num_devices, 0.1, np.float32))}
+    state = placement.init(placement.put(np.arange(
+        placement.num_devices, dtype=np.int32)), hparams)
+    return len(placement.run_chunk.lower(state, hparams,
+                                         chunk_data).as_text())
+
+  # 60,000 numbers as a constant take far more than 100k characters.
+  assert program_chars(closed, None) > 200_000
+  assert program_chars(passed, data) < 100_000

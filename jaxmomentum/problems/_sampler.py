@@ -38,8 +38,10 @@ def sample_minibatch(key: jax.Array, data: PyTree, batch_size: int) -> PyTree:
     \text{batch} = (x_{i_1}, \dots, x_{i_B})
 
   Pure and shape-static: call it inside a jitted ``lax.scan`` with the
-  dataset closed over or passed in (it stays in device memory; only the
-  gathered rows are read).
+  dataset passed in as an argument (only the gathered rows are read). A
+  dataset closed over by a jitted function becomes a constant compiled into
+  the program; ``training.make_train(..., data=dataset)`` passes it as an
+  argument for you.
 
   Args:
     key: a PRNG key.

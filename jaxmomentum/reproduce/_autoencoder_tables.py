@@ -120,7 +120,7 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
   def init_fn(key, init_scale=1.0):
     return model(init_scale).init(key, dummy)
 
-  def sample_fn(key, batch_size):
+  def sample_fn(key, batch_size, data):  # data: an argument, not a constant
     return problems_lib.sample_minibatch(key, data, batch_size)
 
   def objective(out, x):
@@ -156,7 +156,7 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
       protocol.train_config(), init_fn, loss_fn, sample_fn, optimizer_factory,
       eval_fn=eval_fn, params_for_eval=_momentum_types.params_for_eval(
           momentum),
-      init_hparams=("init_scale",) if grid_init_scale else ())
+      init_hparams=("init_scale",) if grid_init_scale else (), data=data)
 
 
 def _tag(protocol: AutoencoderProtocol, dataset: Dataset, **extra) -> str:

@@ -37,13 +37,13 @@ _MAX_SEED = 2**31 - 1
 _BATCHING = ("auto", "vmap", "map")
 
 
-def _shard_map(fn, mesh, spec):
+def _shard_map(fn, mesh, in_specs, out_specs):
   """``jax.shard_map`` without replication checks (user code runs inside)."""
   if hasattr(jax, "shard_map"):
-    return jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec,
+    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
                          check_vma=False)
   from jax.experimental.shard_map import shard_map  # pylint: disable=g-import-not-at-top
-  return shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec,
+  return shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
                    check_rep=False)  # pragma: no cover - jax < 0.6
 
 
@@ -141,6 +141,8 @@ class _Placement:
     self.batching = _resolve_batching(batching, self.mesh)
     spec = jax.sharding.PartitionSpec(RUN_AXIS)
     self.sharding = jax.sharding.NamedSharding(self.mesh, spec)
+    self.replicated = jax.sharding.NamedSharding(
+        self.mesh, jax.sharding.PartitionSpec())
     cache_key = (tuple(d.id for d in self.mesh.devices.flat), self.batching)
     compiled = trainer._compiled.get(cache_key)  # pylint: disable=protected-access
     if compiled is None:
@@ -149,15 +151,18 @@ class _Placement:
 
       init = jax.jit(jax.vmap(init_from_seed), out_shardings=self.sharding)
       if self.batching == "vmap":
-        run_chunk = jax.jit(jax.vmap(trainer.run_chunk), donate_argnums=0,
-                            out_shardings=self.sharding)
+        run_chunk = jax.jit(
+            jax.vmap(trainer.run_chunk, in_axes=(0, 0, None)),
+            donate_argnums=0, out_shardings=self.sharding)
       else:
-        def run_chunk(state, hparams):  # this device's runs, one by one
-          return lax.map(lambda args: trainer.run_chunk(*args),
+        def run_chunk(state, hparams, data):  # this device's runs, one by one
+          return lax.map(lambda args: trainer.run_chunk(*args, data),
                          (state, hparams))
 
-        run_chunk = jax.jit(_shard_map(run_chunk, self.mesh, spec),
-                            donate_argnums=0)
+        no_split = jax.sharding.PartitionSpec()
+        run_chunk = jax.jit(
+            _shard_map(run_chunk, self.mesh, (spec, spec, no_split), spec),
+            donate_argnums=0)
       compiled = (init, run_chunk)
       trainer._compiled[cache_key] = compiled  # pylint: disable=protected-access
     self.init, self.run_chunk = compiled
@@ -282,8 +287,9 @@ def run_grid(
   hparams = {k: placement.put(_pad_rows(np.tile(v, num_seeds), rows))
              for k, v in grid.values.items()}
 
+  data = jax.device_put(trainer.data, placement.replicated)  # once, shared
   state = placement.init(run_seeds, hparams)
-  metric_shapes = jax.eval_shape(placement.run_chunk, state, hparams)[1]
+  metric_shapes = jax.eval_shape(placement.run_chunk, state, hparams, data)[1]
   metrics = {k: np.full((num_runs, config.num_evals), np.nan, v.dtype)
              for k, v in metric_shapes.items()}
 
@@ -310,7 +316,7 @@ def run_grid(
   try:
     for chunk in range(chunks_done, config.num_chunks):
       tic = time.perf_counter()
-      state, chunk_metrics = placement.run_chunk(state, hparams)
+      state, chunk_metrics = placement.run_chunk(state, hparams, data)
       for k, v in chunk_metrics.items():
         metrics[k][:, chunk * epc:(chunk + 1) * epc] = _to_host(v)[:num_runs]
       num_diverged = int(np.sum(_to_host(state.diverged_at)[:num_runs] >= 0))

@@ -102,8 +102,9 @@ class Trainer:
   """
 
   def __init__(self, config, init_fn, loss_fn, sample_fn, optimizer_factory,
-               eval_fn, params_for_eval, init_hparams):
+               eval_fn, params_for_eval, init_hparams, data=None):
     self.config = config
+    self.data = data
     self._init_fn = init_fn
     self._loss_fn = loss_fn
     self._sample_fn = sample_fn
@@ -147,11 +148,16 @@ class Trainer:
         diverged_at=jnp.full([], -1, jnp.int32),
         data_key=data_key, eval_key=eval_key)
 
-  def _update(self, state: TrainState, hparams: Hparams):
+  def _sample(self, key, batch_size, data):
+    if data is None:
+      return self._sample_fn(key, batch_size)
+    return self._sample_fn(key, batch_size, data)
+
+  def _update(self, state: TrainState, hparams: Hparams, data):
     """One update on the minibatch of step ``state.step``."""
     config = self.config
-    batch = self._sample_fn(jax.random.fold_in(state.data_key, state.step),
-                            config.batch_size)
+    batch = self._sample(jax.random.fold_in(state.data_key, state.step),
+                         config.batch_size, data)
     loss, grads = jax.value_and_grad(self._loss_fn)(state.params, batch)
     updates, opt_state = self._optimizer(hparams).update(
         grads, state.opt_state, state.params)
@@ -169,18 +175,21 @@ class Trainer:
                            step=state.step + 1, diverged_at=diverged_at)
     return state, loss
 
-  def evaluate(self, state: TrainState) -> Metrics:
+  def evaluate(self, state: TrainState, data: Any = None) -> Metrics:
     """``eval_fn`` at ``params_for_eval(opt_state, params)``, fresh batches.
 
     The batches come from the evaluation stream at ``state.step``; the result
-    is the mean over ``config.num_eval_batches`` batches.
+    is the mean over ``config.num_eval_batches`` batches. ``data``: as for
+    :meth:`run_chunk`.
     """
     config = self.config
+    data = self.data if data is None else data
     params = self._params_for_eval(state.opt_state, state.params)
     key = jax.random.fold_in(state.eval_key, state.step)
 
     def one(k):
-      metrics = self._eval_fn(params, self._sample_fn(k, config.eval_batch_size))
+      metrics = self._eval_fn(params,
+                              self._sample(k, config.eval_batch_size, data))
       metrics = dict(metrics)
       for name, value in metrics.items():
         if jnp.ndim(value) != 0:
@@ -197,26 +206,37 @@ class Trainer:
     keys = jax.random.split(key, config.num_eval_batches)
     return jax.tree.map(lambda x: jnp.mean(x, axis=0), lax.map(one, keys))
 
-  def _period(self, state: TrainState, hparams: Hparams):
+  def _period(self, state: TrainState, hparams: Hparams, data):
     """``eval_every`` updates, then one evaluation."""
-    state, losses = lax.scan(lambda s, _: self._update(s, hparams), state,
-                             None, length=self.config.eval_every)
-    metrics = {TRAIN_LOSS: jnp.mean(losses), **self.evaluate(state)}
+    state, losses = lax.scan(lambda s, _: self._update(s, hparams, data),
+                             state, None, length=self.config.eval_every)
+    metrics = {TRAIN_LOSS: jnp.mean(losses), **self.evaluate(state, data)}
     return state, metrics
 
   # -- public entry points --------------------------------------------------
 
-  def run_chunk(self, state: TrainState, hparams: Hparams
+  def run_chunk(self, state: TrainState, hparams: Hparams, data: Any = None
                 ) -> tuple[TrainState, Metrics]:
-    """``config.chunk_size`` updates from ``state``; metrics per evaluation."""
-    return lax.scan(lambda s, _: self._period(s, hparams), state, None,
+    """``config.chunk_size`` updates from ``state``; metrics per evaluation.
+
+    ``data`` (default: the trainer's ``data``) is what ``sample_fn`` gets as
+    its third argument. Pass it explicitly to a jitted call so that it is an
+    argument of the compiled program rather than a constant baked into it
+    (:func:`run_grid` does).
+    """
+    data = self.data if data is None else data
+    return lax.scan(lambda s, _: self._period(s, hparams, data), state, None,
                     length=self.config.evals_per_chunk)
 
-  def train(self, key: jax.Array, hparams: Hparams
+  def train(self, key: jax.Array, hparams: Hparams, data: Any = None
             ) -> tuple[TrainState, Metrics]:
-    """The whole run from ``key``: ``(final state, metrics per evaluation)``."""
+    """The whole run from ``key``: ``(final state, metrics per evaluation)``.
+
+    ``data``: as for :meth:`run_chunk`.
+    """
+    data = self.data if data is None else data
     state = self.init(key, hparams)
-    return lax.scan(lambda s, _: self._period(s, hparams), state, None,
+    return lax.scan(lambda s, _: self._period(s, hparams, data), state, None,
                     length=self.config.num_evals)
 
   __call__ = train
@@ -232,6 +252,7 @@ def make_train(
     eval_fn: Optional[Callable[[Params, Batch], Mapping[str, jax.Array]]] = None,
     params_for_eval: Optional[Callable[[optax.OptState, Params], Params]] = None,
     init_hparams: Sequence[str] = (),
+    data: Any = None,
 ) -> Trainer:
   """Builds the pure training functions of one run (see :class:`Trainer`).
 
@@ -257,7 +278,8 @@ def make_train(
     config: a :class:`TrainConfig`.
     init_fn: ``init_fn(key, **init_hparams) -> params`` (any pytree).
     loss_fn: ``loss_fn(params, batch) -> scalar`` to minimize.
-    sample_fn: ``sample_fn(key, batch_size) -> batch`` (any pytree); it must be
+    sample_fn: ``sample_fn(key, batch_size) -> batch`` (any pytree), or
+      ``sample_fn(key, batch_size, data)`` when ``data`` is given; it must be
       pure: the same key gives the same batch.
     optimizer_factory: ``optimizer_factory(**hparams) -> optax
       GradientTransformation``; receives every hparam not in
@@ -268,6 +290,12 @@ def make_train(
       to evaluate; default: ``params``.
     init_hparams: names of hparams passed to ``init_fn`` instead of the
       optimizer factory (e.g. an initialization scale to grid over).
+    data: a pytree of arrays that ``sample_fn`` draws from (a training set).
+      :func:`run_grid` places it on the devices once, replicated, and passes
+      it to the compiled chunk as an argument shared by every run: a data set
+      closed over by ``sample_fn`` instead would be compiled into the program
+      as a constant (hundreds of MB of program for MNIST, lowered again for
+      every compile).
 
   Returns:
     A :class:`Trainer`; ``trainer(key, hparams)`` runs the whole training.
@@ -314,4 +342,4 @@ def make_train(
   if params_for_eval is None:
     params_for_eval = _identity_eval_params
   return Trainer(config, init_fn, loss_fn, sample_fn, optimizer_factory,
-                 eval_fn, params_for_eval, init_hparams)
+                 eval_fn, params_for_eval, init_hparams, data)
