@@ -177,13 +177,8 @@ def _package_task():
 
 
 def _optimizer_factory():
-  try:
-    import jaxmomentum  # pylint: disable=g-import-not-at-top
-    return "jaxmomentum.nag", jaxmomentum.nag
-  except (ImportError, AttributeError):  # pragma: no cover
-    import optax  # pylint: disable=g-import-not-at-top
-    return "optax.sgd(nesterov=True)", lambda learning_rate, momentum: (
-        optax.sgd(learning_rate, momentum, nesterov=True))
+  import jaxmomentum  # pylint: disable=g-import-not-at-top
+  return "jaxmomentum.nag", jaxmomentum.nag
 
 
 # -- measurements -------------------------------------------------------------

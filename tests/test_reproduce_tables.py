@@ -217,11 +217,13 @@ def test_bad_protocol_values_name_the_argument(kwargs, match):
     _protocols.RNN_QUICK.replace(**kwargs)
 
 
-def test_cli_rejects_bad_knobs(capsys):
+def test_cli_rejects_bad_knobs(capsys, tmp_path):
+  out = str(tmp_path / "out")
   with pytest.raises(SystemExit, match="unknown: \\['xor'\\]"):
-    cli.main(["reproduce", "table5", "--problems", "xor", "--out", "/tmp/x"])
+    cli.main(["reproduce", "table5", "--problems", "xor", "--out", out])
   with pytest.raises(SystemExit, match="mu must be in"):
-    cli.main(["reproduce", "table5", "--mu", "2", "--out", "/tmp/x"])
+    cli.main(["reproduce", "table5", "--mu", "2", "--out", out])
+  assert not (tmp_path / "out").exists()  # rejected before writing anything
   with pytest.raises(SystemExit):
     cli.main(["reproduce", "table9"])
   assert "invalid choice" in capsys.readouterr().err

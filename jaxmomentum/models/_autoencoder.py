@@ -165,13 +165,13 @@ class DeepAutoencoder(nn.Module):
     super().__post_init__()
 
   def setup(self):
-    kernel_init = initializers.sparse(self.num_connections, self.init_scale)
+    init = initializers.sparse_layer(self.num_connections, self.init_scale)
     sizes = self.architecture.layer_sizes
     depth = len(self.architecture.encoder_sizes) - 1
 
     def dense(width, name):
-      return nn.Dense(width, kernel_init=kernel_init,
-                      bias_init=jax.nn.initializers.zeros,
+      return nn.Dense(width, kernel_init=init.kernel_init,
+                      bias_init=init.bias_init,
                       param_dtype=self.param_dtype, name=name)
 
     self.encoder = [dense(w, f"encoder_{i}") for i, w in

@@ -170,12 +170,12 @@ def _tag(protocol: AutoencoderProtocol, dataset: Dataset, **extra) -> str:
 
 
 def run_table1_grids(dataset: Dataset, protocol: AutoencoderProtocol,
-                     out_dir: Path, *, momenta=MOMENTA, progress=True,
+                     out_dir: Path, *, progress=True,
                      checkpoint_every_s: float = 30.0, log=print
                      ) -> dict[str, training.GridResult]:
   """The NAG and CM grids of one Table 1 row (resumed from ``out_dir``)."""
   results = {}
-  for momentum in momenta:
+  for momentum in MOMENTA:
     mus = [m for m in protocol.mu_maxes if m > 0 or momentum == "nag"]
     if not mus:
       continue

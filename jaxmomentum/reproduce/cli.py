@@ -16,7 +16,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 TARGETS = ("quadratic", "table5", "table1", "table2", "table3", "all")
 
@@ -76,12 +76,20 @@ def _report(name: str, table: str, paths: Sequence[Path], start: float
   print()
 
 
-def _run_quadratic(args, out: Path) -> str:
+def _timed(name: str, fn: Callable[[Path], tuple[str, Any]]
+           ) -> Callable[[Path], str]:
+  """``fn(out) -> (table, paths)`` that reports its table, paths and time."""
+  def run(out):
+    start = time.perf_counter()
+    table, paths = fn(out)
+    _report(name, table, paths, start)
+    return table
+  return run
+
+
+def _run_quadratic(out: Path) -> str:
   from jaxmomentum.reproduce import _quadratic  # pylint: disable=import-outside-toplevel
-  start = time.perf_counter()
-  table, paths = _quadratic.reproduce(out)
-  _report("quadratic", table, paths, start)
-  return table
+  return _timed("quadratic", _quadratic.reproduce)(out)
 
 
 def _runners(args) -> dict[str, Callable[[Path], str]]:
@@ -93,29 +101,21 @@ def _runners(args) -> dict[str, Callable[[Path], str]]:
   data = {"data_dir": args.data_dir,
           "synthetic_curves": args.synthetic_curves}
 
-  def timed(name, fn):
-    def run(out):
-      start = time.perf_counter()
-      table, paths = fn(out)
-      _report(name, table, paths, start)
-      return table
-    return run
-
   def table5(out):
     if rnn_problems == ():
       return _skip("table5", "--problems names no Table 5 row")
-    return timed("table5", lambda o: _rnn_tables.reproduce(rnn, o, **common))(
-        out)
+    return _timed("table5",
+                  lambda o: _rnn_tables.reproduce(rnn, o, **common))(out)
 
   def autoencoder_target(name, fn):
     def run(out):
       if ae_problems == ():
         return _skip(name, "--problems names no Table 1 row")
-      return timed(name, lambda o: fn(autoencoder, o, **data, **common))(out)
+      return _timed(name, lambda o: fn(autoencoder, o, **data, **common))(out)
     return run
 
   return {
-      "quadratic": lambda out: _run_quadratic(args, out),
+      "quadratic": _run_quadratic,
       "table5": table5,
       "table1": autoencoder_target(
           "table1", _autoencoder_tables.reproduce_table1),
@@ -132,9 +132,9 @@ def _skip(name: str, why: str) -> str:
 
 
 def _reproduce(args) -> None:
+  runners = _runners(args)  # validates the arguments before anything is written
   out = Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
-  runners = _runners(args)
   start = time.perf_counter()
   if args.target == "all":
     # table2 comes from table1's runs, so "all" runs them once.
@@ -159,7 +159,7 @@ def _demo(args) -> None:
   start = time.perf_counter()
   print("== jaxmomentum demo (1/2): the paper's appendix experiment, CM vs "
         "NAG on an oblong quadratic\n")
-  _run_quadratic(args, Path(args.out))
+  _run_quadratic(Path(args.out))
   protocol = _protocols.RNN_DEMO
   print("== jaxmomentum demo (2/2): a slice of Table 5 "
         f"({', '.join(_protocols.RNN_PROBLEMS[p] for p in protocol.problems)}"

@@ -57,10 +57,6 @@ def _all_finite(tree) -> jax.Array:
   return jnp.stack(leaves).all() if leaves else jnp.array(True)
 
 
-def _select(pred, on_true, on_false):
-  return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
-
-
 def _strong(tree):
   """``tree`` without weak types, so the state's type is the same at step 0
   as after an update (a weak-typed leaf, e.g. from ``jnp.array(1.0)``, would
@@ -168,8 +164,8 @@ class Trainer:
                 & _all_finite(opt_state))
       running = state.diverged_at < 0
       keep = finite & running
-      params = _select(keep, params, state.params)
-      opt_state = _select(keep, opt_state, state.opt_state)
+      params = optax.tree.where(keep, params, state.params)
+      opt_state = optax.tree.where(keep, opt_state, state.opt_state)
       diverged_at = jnp.where(running & ~finite, state.step, diverged_at)
     state = state._replace(params=params, opt_state=opt_state,
                            step=state.step + 1, diverged_at=diverged_at)
