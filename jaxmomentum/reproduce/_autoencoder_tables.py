@@ -41,7 +41,6 @@ from jaxmomentum.reproduce import _momentum_types
 from jaxmomentum.reproduce import _report
 from jaxmomentum.reproduce._protocols import AutoencoderProtocol
 
-MOMENTA = _momentum_types.MOMENTA
 _ARCHITECTURES = {a.name: a for a in AUTOENCODER_ARCHITECTURES}
 _LOADERS = {"curves": problems_lib.load_curves,
             "mnist": problems_lib.load_mnist,
@@ -174,24 +173,14 @@ def run_table1_grids(dataset: Dataset, protocol: AutoencoderProtocol,
                      checkpoint_every_s: float = 30.0, log=print
                      ) -> dict[str, training.GridResult]:
   """The NAG and CM grids of one Table 1 row (resumed from ``out_dir``)."""
-  results = {}
-  for momentum in MOMENTA:
-    mus = [m for m in protocol.mu_maxes if m > 0 or momentum == "nag"]
-    if not mus:
-      continue
-    trainer = make_autoencoder_trainer(dataset, protocol, momentum)
-    grid = training.Grid.product(mu_max=mus,
-                                 learning_rate=list(protocol.learning_rates))
-    log(f"Table 1, {dataset.label}, {momentum.upper()}: {len(mus)} μ_max x "
-        f"{len(protocol.learning_rates)} learning rates x {protocol.seeds} "
-        f"seeds, {protocol.num_steps:,} updates each")
-    results[momentum] = training.run_grid(
-        trainer, grid, seeds=protocol.seeds,
-        out_dir=out_dir / "checkpoints" / "table1" /
-        f"{dataset.problem}-{momentum}",
-        checkpoint_every_s=checkpoint_every_s, progress=progress,
-        tag=_tag(protocol, dataset, table="1", momentum=momentum))
-  return results
+  return _momentum_types.run_momentum_grids(
+      f"Table 1, {dataset.label}",
+      lambda momentum: make_autoencoder_trainer(dataset, protocol, momentum),
+      "mu_max", protocol.mu_maxes, protocol,
+      lambda momentum: (out_dir / "checkpoints" / "table1" /
+                        f"{dataset.problem}-{momentum}"),
+      lambda momentum: _tag(protocol, dataset, table="1", momentum=momentum),
+      progress=progress, checkpoint_every_s=checkpoint_every_s, log=log)
 
 
 def _data_note(dataset: Dataset) -> str:

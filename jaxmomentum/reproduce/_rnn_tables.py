@@ -28,7 +28,6 @@ from jaxmomentum.reproduce import _report
 from jaxmomentum.reproduce._protocols import RNN_PROBLEMS
 from jaxmomentum.reproduce._protocols import RNNProtocol
 
-MOMENTA = _momentum_types.MOMENTA
 # Table 5's row keys in _paper_values, by short name.
 PAPER_ROWS = {"add": "add80", "mul": "mul80", "mem5": "mem5_200",
               "mem20": "mem20_80"}
@@ -88,11 +87,6 @@ def make_rnn_trainer(problem, protocol: RNNProtocol, momentum: str
           momentum))
 
 
-def _mu0s(protocol: RNNProtocol, momentum: str) -> tuple[float, ...]:
-  # μ0 = 0 is one column of the paper (run with NAG).
-  return tuple(m for m in protocol.mu0s if m > 0 or momentum == "nag")
-
-
 def _tag(protocol: RNNProtocol, problem, momentum: str) -> str:
   from jaxmomentum import __version__  # pylint: disable=import-outside-toplevel
   fields = {k: getattr(protocol, k) for k in (
@@ -108,23 +102,14 @@ def run_grids(protocol: RNNProtocol, short_name: str, out_dir: Path, *,
               log=print) -> dict[str, training.GridResult]:
   """The NAG and CM grids of one problem; resumes from ``out_dir``."""
   problem = problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[short_name]]
-  results = {}
-  for momentum in MOMENTA:
-    mu0s = _mu0s(protocol, momentum)
-    if not mu0s:
-      continue
-    trainer = make_rnn_trainer(problem, protocol, momentum)
-    grid = training.Grid.product(mu0=list(mu0s),
-                                 learning_rate=list(protocol.learning_rates))
-    log(f"Table 5, {problem.name}, {momentum.upper()}: {len(mu0s)} μ0 x "
-        f"{len(protocol.learning_rates)} learning rates x {protocol.seeds} "
-        f"seeds, {protocol.num_steps:,} updates each")
-    results[momentum] = training.run_grid(
-        trainer, grid, seeds=protocol.seeds,
-        out_dir=out_dir / "checkpoints" / "table5" / f"{short_name}-{momentum}",
-        checkpoint_every_s=checkpoint_every_s, progress=progress,
-        tag=_tag(protocol, problem, momentum))
-  return results
+  return _momentum_types.run_momentum_grids(
+      f"Table 5, {problem.name}",
+      lambda momentum: make_rnn_trainer(problem, protocol, momentum),
+      "mu0", protocol.mu0s, protocol,
+      lambda momentum: (out_dir / "checkpoints" / "table5" /
+                        f"{short_name}-{momentum}"),
+      lambda momentum: _tag(protocol, problem, momentum),
+      progress=progress, checkpoint_every_s=checkpoint_every_s, log=log)
 
 
 def cells_for(short_name: str, results: dict[str, training.GridResult]
