@@ -11,8 +11,7 @@ fresh sequences every update), trained with NAG, all measured in one run:
           ``jax.custom_vjp``); the batch-major -> time-major transpose done
           by the input-projection einsum (``"bti,ih->tbh"``, slow on XLA:CPU)
           vs on the small inputs before it; the package's whole-layer
-          ``custom_vjp`` (``tanh_rnn``) with ``lax.scan`` time loops vs its
-          C++ XLA FFI loops (``_csrc/tanh_rnn.cc``, the default on CPU); and
+          ``custom_vjp`` (``tanh_rnn``, ``lax.scan`` time loops); and
           the package's own ``models.RNN`` + ``problems.addition(80)``
           (sequences padded to 88);
   chunk   the program ``jaxmomentum.training.run_grid`` runs per chunk
@@ -112,13 +111,11 @@ def _jax_pieces():
     more than the whole forward recurrence).
     """
     def apply(params, inputs):
-      if recurrence in ("layer", "layer_scan"):
-        # The package's whole-layer custom_vjp (models.RNN uses it), with
-        # its C++ time loops ("layer") or lax.scan loops ("layer_scan").
+      if recurrence == "layer":
+        # The package's whole-layer custom_vjp (models.RNN uses it).
         h0 = jnp.zeros((inputs.shape[0], HIDDEN))
         _, out = tanh_rnn(jnp.swapaxes(inputs, 0, 1), params["w_ih"],
-                          params["b_h"], params["w_hh"], h0, params["w_ho"],
-                          kernel=None if recurrence == "layer" else False)
+                          params["b_h"], params["w_hh"], h0, params["w_ho"])
         return jnp.swapaxes(out, 0, 1) + params["b_o"]
       if layout == "inputs":
         pre = jnp.einsum("tbi,ih->tbh", jnp.swapaxes(inputs, 0, 1),
@@ -148,7 +145,7 @@ def _jax_pieces():
     return loss, evaluate
 
   return {"autodiff": recurrence_autodiff, "custom_vjp": recurrence_custom,
-          "layer": "layer", "layer_scan": "layer_scan", "init": init,
+          "layer": "layer", "init": init,
           "sample": sample, "make_fns": make_fns}
 
 
@@ -366,8 +363,7 @@ def main():
         "GFLOP/s")
   print(f"custom_vjp gradient vs autodiff, max relative difference: "
         f"{check_custom_vjp(pieces):.1e} (recurrence), "
-        f"{check_custom_vjp(pieces, 'layer_scan'):.1e} (layer, scan loops), "
-        f"{check_custom_vjp(pieces, 'layer'):.1e} (layer, C++ loops)")
+        f"{check_custom_vjp(pieces, 'layer'):.1e} (layer)")
 
   rows = {}
 
@@ -383,8 +379,7 @@ def main():
   raw = [("autodiff, projection layout", "autodiff", "projection"),
          ("custom_vjp, projection layout", "custom_vjp", "projection"),
          ("custom_vjp, inputs layout", "custom_vjp", "inputs"),
-         ("custom_vjp layer, scan loops", "layer_scan", "inputs"),
-         ("custom_vjp layer, C++ loops", "layer", "inputs")]
+         ("custom_vjp layer", "layer", "inputs")]
   raw_steps = 20
   for label, name, layout in raw:
     loss, _ = pieces["make_fns"](pieces[name], layout)
@@ -398,7 +393,7 @@ def main():
     variants = {"package": package_task}
   else:
     variants = {}
-    for name in ("autodiff", "custom_vjp", "layer_scan", "layer"):
+    for name in ("autodiff", "custom_vjp", "layer"):
       loss, evaluate = pieces["make_fns"](pieces[name])
       variants[name] = (pieces["init"], loss, evaluate, pieces["sample"])
   # 4 updates per chunk, evaluated on a 10-sequence batch: in a real run the
@@ -419,8 +414,6 @@ def main():
   lrs4 = [1e-3, 1e-4, 1e-5, 1e-6]
   # (variant, label, seeds, learning rates, devices, batching)
   cases = [(best, "(a) 1 seed", 1, [1e-4], one, "map")]
-  if args.source != "package":
-    cases.append(("layer_scan", "(a) 1 seed", 1, [1e-4], one, "map"))
   if full:
     cases.append(("custom_vjp", "(a) 1 seed", 1, [1e-4], one, "map"))
     cases.append(("autodiff", "(a) 1 seed", 1, [1e-4], one, "map"))
@@ -432,9 +425,6 @@ def main():
     cases.append((best, "(c) 4 seeds x 4 lr", 4, lrs4, one, "map"))
     cases.append((best, "(c) 4 seeds x 4 lr", 4, lrs4, devices, "vmap"))
   cases.append((best, "(c) 4 seeds x 4 lr", 4, lrs4, devices, "auto"))
-  if args.source != "package":
-    cases.append(("layer_scan", "(c) 4 seeds x 4 lr", 4, lrs4, devices,
-                  "auto"))
   if full:
     cases.append(("custom_vjp", "(c) 4 seeds x 4 lr", 4, lrs4, devices,
                   "auto"))
@@ -472,20 +462,8 @@ def main():
         " per CPU-second")
   print(f"layer / recurrence custom_vjp, raw:    "
         f"{ratio(raw_row(raw[3][0]), raw_row(raw[2][0]), 1):5.2f}x"
-        " per CPU-second (both with lax.scan loops)")
-  print(f"layer C++ loops / scan loops, raw:     "
-        f"{ratio(raw_row(raw[4][0]), raw_row(raw[3][0]), 1):5.2f}x"
         " per CPU-second")
-  if best == "layer":
-    for label in ("(a) 1 seed", "(c) 4 seeds x 4 lr"):
-      devs, batching = (1, "map") if label.startswith("(a)") else (
-          len(devices), "auto")
-      fast = f"chunk {label}, layer, {devs} dev, {batching}"
-      slow = f"chunk {label}, layer_scan, {devs} dev, {batching}"
-      print(f"layer C++ / scan loops, chunk {label[:3]}: "
-            f"{ratio(fast, slow, 1):5.2f}x per CPU-second, "
-            f"{ratio(fast, slow, 0):5.2f}x wall")
-  same_raw = raw_row("package" if best == "package" else raw[4][0])
+  same_raw = raw_row("package" if best == "package" else raw[3][0])
   print(f"engine chunk (a) / raw scan, same model: "
         f"{ratio(one_seed, same_raw, 1):5.2f}x per CPU-second, "
         f"{ratio(one_seed, same_raw, 0):5.2f}x wall")

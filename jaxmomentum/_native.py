@@ -1,8 +1,7 @@
 """Compiling, caching and registering the package's C++ XLA FFI kernels.
 
-Two small kernel libraries back two CPU fast paths: ``_csrc/fused_update.cc``
-(:func:`jaxmomentum.update_and_apply`) and ``_csrc/tanh_rnn.cc`` (the time
-loops of ``models.RNN``). Each is compiled with the machine's C++ compiler
+One small kernel library backs an opt-in CPU fast path:
+``_csrc/fused_update.cc`` (:func:`jaxmomentum.update_and_apply`). It is compiled with the machine's C++ compiler
 the first time it is needed (a few seconds), cached in
 ``$JAXMOMENTUM_CACHE_DIR`` (default ``~/.cache/jaxmomentum``) under a key of
 its source, its flags, the jax version and the CPU, and registered as XLA

@@ -183,32 +183,23 @@ RNN_CASES = [(1, "outputs"), (1, "both"), (1, "states"),
              (_recurrence._SMALL_OUTPUT + 4, "both")]  # pylint: disable=protected-access
 
 
-def _layer(kernel):
-  return lambda *a: tanh_rnn(*a, kernel=kernel)
-
-
-# kernel=None: the C++ loops wherever they apply (float32 here, output sizes
-# up to 16), lax.scan elsewhere; kernel=False: lax.scan everywhere.
-@pytest.mark.parametrize("kernel", [None, False])
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 @pytest.mark.parametrize("out_dim,through", RNN_CASES)
-def test_layer_gradients_equal_autodiff(dtype, out_dim, through, kernel):
+def test_layer_gradients_equal_autodiff(dtype, out_dim, through):
   with jax.enable_x64(dtype == jnp.float64):
     args, w_states, w_out = _rnn_inputs(4, dtype, out_dim)
-    got = jax.jit(_rnn_loss(_layer(kernel), w_states, w_out, through))(*args)
+    got = jax.jit(_rnn_loss(tanh_rnn, w_states, w_out, through))(*args)
     want = jax.jit(_rnn_loss(_autodiff_rnn, w_states, w_out, through))(*args)
     _assert_layer_close(got, want, dtype)
     # The forward values (the reference adds x_t W_ih inside the loop, the
     # layer before it: the same sums in another order).
-    _assert_close(jax.jit(_layer(kernel))(*args),
+    _assert_close(jax.jit(tanh_rnn)(*args),
                   jax.jit(_autodiff_rnn)(*args), dtype)
 
 
-@pytest.mark.parametrize("kernel", [None, False])
-def test_layer_under_vmap_equals_autodiff(kernel):
+def test_layer_under_vmap_equals_autodiff():
   args, w_states, w_out = _rnn_inputs(5, jnp.float32, 2, batch_shape=(3,))
-  got = jax.jit(jax.vmap(_rnn_loss(_layer(kernel), w_states, w_out,
-                                   "both")))(*args)
+  got = jax.jit(jax.vmap(_rnn_loss(tanh_rnn, w_states, w_out, "both")))(*args)
   want = jax.jit(jax.vmap(_rnn_loss(_autodiff_rnn, w_states, w_out,
                                     "both")))(*args)
   _assert_layer_close(got, want, jnp.float32)
@@ -230,132 +221,10 @@ def test_layer_rejects_bad_unroll(unroll):
     tanh_rnn(*args, unroll=unroll)
 
 
-# -- the C++ time loops (_csrc/tanh_rnn.cc) -----------------------------------
-
-import os  # noqa: E402
-import shutil  # noqa: E402
-import warnings  # noqa: E402
-
-from jaxmomentum import _native  # noqa: E402
-
-_CXX = os.environ.get("CXX", "c++")
-# Only a machine without a C++ compiler may skip: where one exists, a kernel
-# that fails to build fails these tests.
-needs_compiler = pytest.mark.skipif(
-    shutil.which(_CXX) is None, reason=f"no C++ compiler ({_CXX})")
-
-
-def _uses_kernel(fn, *args) -> bool:
-  return "JmTanhRnn" in jax.jit(fn).lower(*args).as_text()
-
-
-def _layer_args(seed, time, batch, in_dim, hidden, out_dim):
-  rng = np.random.default_rng(seed)
-  shapes = [(time, batch, in_dim), (in_dim, hidden), (hidden,),
-            (hidden, hidden), (batch, hidden), (hidden, out_dim)]
-  scales = [1.0, 0.7, 0.3, 1.2 / np.sqrt(hidden), 0.5, 1.0]
-  args = tuple(jnp.asarray(s * rng.standard_normal(shape), jnp.float32)
-               for s, shape in zip(scales, shapes))
-  w_states = jnp.asarray(rng.standard_normal((time, batch, hidden)),
-                         jnp.float32)
-  w_out = jnp.asarray(rng.standard_normal((time, batch, out_dim)), jnp.float32)
-  return args, w_states, w_out
-
-
-# (time, batch, in_dim, hidden, out_dim): the paper's RNN, sizes of one, row
-# counts that leave remainders after the 4-row blocks, hidden sizes that fill
-# exactly 7 vectors, need two weight panels (130 -> 9 vectors), and the most
-# the kernels take (896 = 8 panels of 7 vectors); input/output sizes up to 16.
-KERNEL_SHAPES = [(80, 100, 2, 100, 1), (1, 1, 1, 1, 1), (5, 7, 3, 17, 2),
-                 (3, 13, 4, 112, 3), (4, 9, 16, 130, 16), (2, 3, 2, 896, 2)]
-
-
-@needs_compiler
-@pytest.mark.parametrize("through", ["outputs", "states", "both"])
-@pytest.mark.parametrize("shape", KERNEL_SHAPES)
-def test_kernel_equals_scan_and_autodiff(shape, through):
-  args, w_states, w_out = _layer_args(7, *shape)
-  assert _uses_kernel(_layer(True), *args)
-  assert not _uses_kernel(_layer(False), *args)
-  got = jax.jit(_rnn_loss(_layer(True), w_states, w_out, through))(*args)
-  scan = jax.jit(_rnn_loss(_layer(False), w_states, w_out, through))(*args)
-  want = jax.jit(_rnn_loss(_autodiff_rnn, w_states, w_out, through))(*args)
-  # Rounding grows with the sums' lengths (time x batch x hidden terms).
-  tol = 1e-4 if shape[0] * shape[1] >= 1000 or shape[3] > 200 else 2e-5
-  for g, s, w in zip(jax.tree.leaves(got), jax.tree.leaves(scan),
-                     jax.tree.leaves(want)):
-    scale = max(1.0, float(np.max(np.abs(w))))
-    np.testing.assert_allclose(g, w, rtol=tol, atol=tol * scale)
-    np.testing.assert_allclose(s, w, rtol=tol, atol=tol * scale)
-  for g, w in zip(jax.jit(_layer(True))(*args), jax.jit(_autodiff_rnn)(*args)):
-    np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
-
-
-@needs_compiler
-def test_kernel_under_vmap_equals_a_loop():
-  shape = (6, 5, 2, 20, 1)
-  runs = [_layer_args(seed, *shape)[0] for seed in range(3)]
-  batched = tuple(jnp.stack(a) for a in zip(*runs))
-  grad = jax.grad(lambda *a: jnp.sum(tanh_rnn(*a, kernel=True)[1] ** 2),
+def test_no_custom_calls_on_the_default_path():
+  """Plain XLA only: no machine-tuned native code in the RNN (issue 13)."""
+  args, _, _ = _rnn_inputs(0, jnp.float32, 1)
+  grad = jax.grad(lambda *a: jnp.sum(tanh_rnn(*a)[1] ** 2),
                   argnums=tuple(range(6)))
-  got = jax.jit(jax.vmap(grad))(*batched)
-  for i, run in enumerate(runs):
-    for g, w in zip(got, jax.jit(grad)(*run)):
-      np.testing.assert_allclose(g[i], w, rtol=1e-6, atol=1e-7)
-
-
-@needs_compiler
-def test_kernel_is_the_default_where_it_applies():
-  args, _, _ = _layer_args(0, 4, 3, 2, 10, 1)
-  assert _uses_kernel(_layer(None), *args)
-  with jax.enable_x64(True):
-    args64 = tuple(a.astype(jnp.float64) for a in args)
-    assert not _uses_kernel(_layer(None), *args64)
-  wide, _, _ = _layer_args(0, 4, 3, 2, 10, _recurrence._KERNEL_MAX_IO + 1)  # pylint: disable=protected-access
-  assert not _uses_kernel(_layer(None), *wide)
-
-
-@pytest.mark.parametrize("shape,dtype,match", [
-    ((4, 3, 2, 10, 1), jnp.float64, "float32"),
-    ((4, 3, 17, 10, 1), jnp.float32, "input size 17"),
-    ((4, 3, 2, 10, 17), jnp.float32, "output size 17"),
-    ((4, 3, 2, 897, 1), jnp.float32, "hidden size 897"),
-    ((0, 3, 2, 10, 1), jnp.float32, "empty sequence"),
-])
-def test_kernel_true_rejects_what_it_does_not_cover(shape, dtype, match):
-  args, _, _ = _layer_args(0, *shape)
-  with jax.enable_x64(dtype == jnp.float64):
-    args = tuple(a.astype(dtype) for a in args)
-    with pytest.raises(ValueError, match=match):
-      tanh_rnn(*args, kernel=True)
-
-
-@pytest.mark.parametrize("kernel", ["yes", 1])
-def test_rejects_bad_kernel_flag(kernel):
-  args, _, _ = _layer_args(0, 4, 3, 2, 10, 1)
-  with pytest.raises(ValueError, match="kernel must be None, True or False"):
-    tanh_rnn(*args, kernel=kernel)
-
-
-def test_disabled_by_environment_uses_scan(monkeypatch):
-  monkeypatch.setattr(_native, "_state", {})
-  monkeypatch.setenv("JAXMOMENTUM_DISABLE_FUSED", "1")
-  args, _, _ = _layer_args(0, 4, 3, 2, 10, 1)
-  assert not _uses_kernel(_layer(None), *args)
-  with pytest.raises(RuntimeError, match="JAXMOMENTUM_DISABLE_FUSED"):
-    tanh_rnn(*args, kernel=True)
-
-
-def test_without_a_compiler_it_warns_once_and_uses_scan(monkeypatch, tmp_path):
-  monkeypatch.setattr(_native, "_state", {})
-  monkeypatch.setenv("JAXMOMENTUM_CACHE_DIR", str(tmp_path))
-  monkeypatch.setenv("CXX", "/nonexistent/c++")
-  args, _, _ = _layer_args(0, 4, 3, 2, 10, 1)
-  with pytest.warns(RuntimeWarning, match="tanh_rnn CPU kernels are not"):
-    got = jax.jit(_layer(None))(*args)
-  for g, w in zip(got, jax.jit(_layer(False))(*args)):
-    np.testing.assert_array_equal(g, w)
-  assert "FileNotFoundError" in _native.error(_recurrence.LIBRARY)
-  with warnings.catch_warnings():
-    warnings.simplefilter("error")  # warned once, not on every trace
-    assert not _uses_kernel(_layer(None), *args)
+  for fn in (tanh_rnn, grad):
+    assert "custom_call" not in jax.jit(fn).lower(*args).as_text()

@@ -17,7 +17,6 @@ import jax
 from jax import lax
 import jax.numpy as jnp
 
-from jaxmomentum import _native
 
 
 def _forward(w_hh, pre_inputs, h0, unroll):
@@ -121,59 +120,12 @@ def tanh_recurrence(w_hh: jax.Array, pre_inputs: jax.Array, h0: jax.Array,
 # matmul per step.
 _SMALL_OUTPUT = 16
 
-# The C++ time loops (_csrc/tanh_rnn.cc): float32 on the CPU, input and
-# output sizes folded into each step as broadcast multiply-adds.
-LIBRARY = _native.Library(
-    "tanh_rnn", ("JmTanhRnnForwardF32", "JmTanhRnnBackwardF32"),
-    ("-ffp-contract=fast",), "models.RNN's time loops")
-_KERNEL_MAX_IO = 16
-_KERNEL_MAX_HIDDEN = 896
-
-
-def _kernel_unsupported(dtype, time, in_dim, hidden, out_dim) -> str | None:
-  """Why the C++ loops do not cover this layer (None if they do)."""
-  if time < 1:
-    return "an empty sequence"
-  if jnp.dtype(dtype) != jnp.float32:
-    return f"dtype {jnp.dtype(dtype).name} (the kernels are float32)"
-  if jax.default_backend() != "cpu":
-    return f"backend {jax.default_backend()!r} (the kernels are for the CPU)"
-  if max(in_dim, out_dim) > _KERNEL_MAX_IO:
-    return (f"input size {in_dim} / output size {out_dim} (at most "
-            f"{_KERNEL_MAX_IO} each)")
-  if hidden > _KERNEL_MAX_HIDDEN:
-    return f"hidden size {hidden} (at most {_KERNEL_MAX_HIDDEN})"
-  return None
-
-
-def _kernel_forward(x, w_ih, b_h, w_hh, h0):
-  (time, batch, _), hidden = x.shape, w_hh.shape[-1]
-  return jax.ffi.ffi_call(
-      _native.target("JmTanhRnnForwardF32"),
-      jax.ShapeDtypeStruct((time, batch, hidden), x.dtype),
-      vmap_method="broadcast_all")(x, w_ih, b_h, w_hh, h0)
-
-
-def _kernel_backward(x, w_hh, h0, w_ho, hs, d_hs, d_out):
-  """The whole of :func:`_rnn_bwd` but ``d_x``, by the C++ kernel.
-
-  Returns ``e, d_first, d_h0, d_w_hh, d_w_ih, d_b_h, d_w_ho``; the sums over
-  time are accumulated inside the loop while each step's delta is in cache.
-  """
-  none = jnp.zeros((1,), hs.dtype)  # stands for an absent cotangent
-  shapes = (hs.shape, h0.shape, h0.shape, w_hh.shape,
-            (x.shape[-1], w_hh.shape[-1]), w_hh.shape[-1:], w_ho.shape)
-  return jax.ffi.ffi_call(
-      _native.target("JmTanhRnnBackwardF32"),
-      tuple(jax.ShapeDtypeStruct(shape, hs.dtype) for shape in shapes),
-      vmap_method="broadcast_all")(
-          w_hh, hs, h0, x, none if d_hs is None else d_hs,
-          none if d_out is None else d_out, w_ho,
-          has_dh=d_hs is not None, has_do=d_out is not None)
-
-
 def _scan_backward(unroll, x, w_hh, h0, w_ho, hs, d_hs, d_out):
-  """:func:`_kernel_backward`'s results from a ``lax.scan`` and matmuls."""
+  """Everything :func:`_rnn_bwd` needs but ``d_x``: one reverse ``lax.scan``.
+
+  Returns ``e, d_first, d_h0, d_w_hh, d_w_ih, d_b_h, d_w_ho``; the weight
+  gradients are single matmuls over the stored states after the loop.
+  """
   w_t, w_ho_t = w_hh.T, w_ho.T
   small = w_ho.shape[1] <= _SMALL_OUTPUT
 
@@ -200,28 +152,25 @@ def _scan_backward(unroll, x, w_hh, h0, w_ho, hs, d_hs, d_out):
   return e, d_first, d_first @ w_t, d_w_hh, d_w_ih, d_b_h, d_w_ho
 
 
-def _rnn_forward(x, w_ih, b_h, w_hh, h0, w_ho, unroll, kernel):
-  if kernel:
-    hs = _kernel_forward(x, w_ih, b_h, w_hh, h0)
-  else:
-    pre = x @ w_ih + b_h                    # [time, batch, hidden], one matmul
-    hs = _forward(w_hh, pre, h0, unroll)
+def _rnn_forward(x, w_ih, b_h, w_hh, h0, w_ho, unroll):
+  pre = x @ w_ih + b_h                      # [time, batch, hidden], one matmul
+  hs = _forward(w_hh, pre, h0, unroll)
   return hs, hs @ w_ho
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7))
-def _rnn(x, w_ih, b_h, w_hh, h0, w_ho, unroll, kernel):
-  return _rnn_forward(x, w_ih, b_h, w_hh, h0, w_ho, unroll, kernel)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
+def _rnn(x, w_ih, b_h, w_hh, h0, w_ho, unroll):
+  return _rnn_forward(x, w_ih, b_h, w_hh, h0, w_ho, unroll)
 
 
-def _rnn_fwd(x, w_ih, b_h, w_hh, h0, w_ho, unroll, kernel):
+def _rnn_fwd(x, w_ih, b_h, w_hh, h0, w_ho, unroll):
   x, w_ih, b_h, w_hh, h0, w_ho = (
       a.value for a in (x, w_ih, b_h, w_hh, h0, w_ho))  # symbolic_zeros
-  out = _rnn_forward(x, w_ih, b_h, w_hh, h0, w_ho, unroll, kernel)
+  out = _rnn_forward(x, w_ih, b_h, w_hh, h0, w_ho, unroll)
   return out, (x, w_ih, w_hh, h0, w_ho, out[0])
 
 
-def _rnn_bwd(unroll, kernel, residuals, cotangents):
+def _rnn_bwd(unroll, residuals, cotangents):
   r"""Backward through time for the whole layer, without [T, B, H] temporaries.
 
   With :math:`z_t = x_t W_{ih} + b_h + h_{t-1} W_{hh}`, :math:`h_t = \tanh z_t`,
@@ -240,10 +189,8 @@ def _rnn_bwd(unroll, kernel, residuals, cotangents):
   d_hs = None if isinstance(d_hs, jax.custom_derivatives.SymbolicZero) else d_hs
   if isinstance(d_out, jax.custom_derivatives.SymbolicZero):
     d_out = None
-  backward = _kernel_backward if kernel else functools.partial(
-      _scan_backward, unroll)
-  e, d_first, d_h0, d_w_hh, d_w_ih, d_b_h, d_w_ho = backward(
-      x, w_hh, h0, w_ho, hs, d_hs, d_out)
+  e, d_first, d_h0, d_w_hh, d_w_ih, d_b_h, d_w_ho = _scan_backward(
+      unroll, x, w_hh, h0, w_ho, hs, d_hs, d_out)
   dz = jnp.concatenate([d_first[None], e[:-1]], axis=0)  # only for d_x
   return dz @ w_ih.T, d_w_ih, d_b_h, d_w_hh, d_h0, d_w_ho
 
@@ -253,8 +200,7 @@ _rnn.defvjp(_rnn_fwd, _rnn_bwd, symbolic_zeros=True)
 
 def tanh_rnn(inputs: jax.Array, w_ih: jax.Array, b_h: jax.Array,
              w_hh: jax.Array, h0: jax.Array, w_ho: jax.Array, *,
-             unroll: int = 1, kernel: bool | None = None
-             ) -> tuple[jax.Array, jax.Array]:
+             unroll: int = 1) -> tuple[jax.Array, jax.Array]:
   r"""A tanh RNN layer: input projection, recurrence and output projection.
 
   .. math::
@@ -262,14 +208,9 @@ def tanh_rnn(inputs: jax.Array, w_ih: jax.Array, b_h: jax.Array,
     h_t = \tanh(x_t W_{ih} + b_h + h_{t-1} W_{hh}), \qquad
     o_t = h_t W_{ho}, \qquad t = 1 \ldots T.
 
-  On the CPU in float32 (input and output sizes up to 16, hidden up to 896:
-  the paper's RNNs) both time loops are C++ XLA FFI kernels
-  (``_csrc/tanh_rnn.cc``): a whole loop is one call, each step one
-  register-blocked matmul with the step's input projection, tanh (or
-  backward elementwise step) and output cotangent applied in its epilogue,
-  with fused multiply-adds. Elsewhere the value is one input matmul, a
-  ``lax.scan`` over time and one output matmul. Both paths agree to float
-  rounding (tests/test_recurrence.py). The gradient is a hand-written backward pass through time
+  The value is one input matmul, a ``lax.scan`` over time and one output
+  matmul: plain XLA, with nothing tuned to one machine. The gradient is a
+  hand-written backward pass through time
   (``jax.custom_vjp``) over the whole layer: it keeps only the states, folds
   the output projection's cotangent into the loop's elementwise step, and
   forms the weight gradients as single matmuls over the stored states
@@ -284,13 +225,9 @@ def tanh_rnn(inputs: jax.Array, w_ih: jax.Array, b_h: jax.Array,
     w_hh: ``[hidden, hidden]`` (``h @ w_hh`` layout).
     h0: ``[batch, hidden]`` initial state.
     w_ho: ``[hidden, out]``; the output bias is the caller's.
-    unroll: steps per loop iteration of the scans, a positive int (the
-      kernels ignore it).
-    kernel: ``None`` (default) uses the C++ loops where they apply and
-      compile (a warning once if they cannot be built;
-      ``JAXMOMENTUM_DISABLE_FUSED=1`` turns them off); ``False`` always uses
-      ``lax.scan``; ``True`` requires the kernels and raises if they do not
-      apply.
+    unroll: steps per loop iteration of the scans (forward and backward), a
+      positive int; larger values trade compile time for fewer loop
+      iterations (on a GPU, fewer kernel launches per sequence).
 
   Returns:
     ``(hs, outputs)``: the states ``[time, batch, hidden]`` and
@@ -311,21 +248,6 @@ def tanh_rnn(inputs: jax.Array, w_ih: jax.Array, b_h: jax.Array,
   """
   if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
     raise ValueError(f"unroll must be a positive int, got {unroll!r}")
-  if not (kernel is None or isinstance(kernel, bool)):
-    raise ValueError(f"kernel must be None, True or False, got {kernel!r}")
   args = (inputs, w_ih, b_h, w_hh, h0, w_ho)
   dtype = jnp.result_type(*args)
-  use_kernel = False
-  if kernel is not False:
-    why_not = _kernel_unsupported(dtype, jnp.shape(inputs)[0],
-                                  jnp.shape(inputs)[-1],
-                                  jnp.shape(w_hh)[-1], jnp.shape(w_ho)[-1])
-    if why_not is None:
-      use_kernel = _native.load(LIBRARY)
-      if kernel and not use_kernel:
-        raise RuntimeError("tanh_rnn(kernel=True): the C++ loops could not be "
-                           f"built: {_native.error(LIBRARY)}")
-    elif kernel:
-      raise ValueError(f"tanh_rnn(kernel=True): the C++ loops do not cover "
-                       f"{why_not}")
-  return _rnn(*(jnp.asarray(a, dtype) for a in args), unroll, use_kernel)
+  return _rnn(*(jnp.asarray(a, dtype) for a in args), unroll)
