@@ -160,3 +160,50 @@ def test_tolerance_is_a_field():
   assert float(problem.zero_one(outputs, batch)) == pytest.approx(0.5)
   base = problem.biases_baseline()  # P(|A + B - 1| <= 0.1) = 0.2 - 0.01
   assert base.mean_predictor_error == pytest.approx(1 - 0.19, abs=1e-9)
+
+
+# -- loss normalization: the 2011 release's per-sequence sum ------------------
+
+def _numpy_losses(outputs, targets, mask, kind):
+  """Float64 NumPy: per-step loss, then both reductions written out."""
+  outputs, targets, mask = (np.asarray(a, np.float64)
+                            for a in (outputs, targets, mask))
+  if kind == "linear":
+    per_step = np.sum((outputs - targets) ** 2, -1)
+    factor = 0.5
+  else:
+    z = outputs - outputs.max(-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    per_step = -np.sum(targets * log_p, -1)
+    factor = 1.0
+  step_mean = np.sum(per_step * mask) / np.sum(mask)
+  sequence_sum = sum(factor * np.sum(per_step[b] * mask[b])
+                     for b in range(mask.shape[0])) / mask.shape[0]
+  return step_mean, sequence_sum
+
+
+@pytest.mark.parametrize("name", ["add T=80", "mem-20 T=80", "mem-5 T=200"])
+def test_loss_normalizations_equal_numpy(name):
+  problem = P.TABLE5_PROBLEMS[name]
+  batch = problem.centered(problem.sample(jax.random.key(3), 6))
+  outputs = 0.3 * jax.random.normal(jax.random.key(4), batch.targets.shape)
+  step_mean, sequence_sum = _numpy_losses(outputs, batch.targets, batch.mask,
+                                          problem.output_kind)
+  assert float(problem.loss(outputs, batch)) == pytest.approx(step_mean,
+                                                              rel=1e-5)
+  got = problem.loss(outputs, batch, normalization="sequence_sum")
+  assert float(got) == pytest.approx(sequence_sum, rel=1e-5)
+  # The gradient ratio the issue names: T for memorization (every step
+  # counted), 1/2 for addition (one counted step).
+  counted = float(np.asarray(batch.mask).sum(1).mean())
+  factor = 0.5 if problem.output_kind == "linear" else 1.0
+  assert float(got) / float(problem.loss(outputs, batch)) == pytest.approx(
+      factor * counted, rel=1e-5)
+
+
+@pytest.mark.parametrize("bad", ["mean", "", None, "SEQUENCE_SUM"])
+def test_loss_rejects_unknown_normalization(bad):
+  problem = P.TABLE5_PROBLEMS["add T=80"]
+  batch = problem.sample(jax.random.key(0), 2)
+  with pytest.raises(ValueError, match="normalization must be one of"):
+    problem.loss(batch.targets, batch, normalization=bad)

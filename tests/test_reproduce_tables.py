@@ -250,3 +250,81 @@ def test_cli_reproduce_all_writes_every_table(tmp_path, capsys):
   assert "+" in rows[("mem20_80", "0.9N")]["protocol"]  # quick+overrides
   summary = (tmp_path / "results.md").read_text()
   assert "reproduce all" in summary and "Table 3" in summary
+
+
+# -- Table 5's fidelity choices (issue 12): each an option, defaults kept -----
+
+@pytest.mark.parametrize("field,value,match", [
+    ("loss_normalization", "sum", "loss_normalization must be one of"),
+    ("input_scale", 0.0, "input_scale"),
+    ("input_scale", -1.0, "input_scale"),
+    ("output_bias", "average", "output_bias must be one of"),
+    ("center", "yes", "center must be True or False"),
+])
+def test_rnn_protocol_rejects_bad_fidelity_choices(field, value, match):
+  with pytest.raises(ValueError, match=match):
+    TINY_RNN.replace(**{field: value})
+
+
+def _first_batch_and_params(protocol, short_name):
+  import jax  # pylint: disable=import-outside-toplevel
+  problem = _rnn_tables.problems_lib.TABLE5_PROBLEMS[
+      _protocols.RNN_PROBLEMS[short_name]]
+  trainer = _rnn_tables.rnn_task(problem, protocol)
+  params = trainer.init_fn(jax.random.key(0))
+  batch = trainer.sample_fn(jax.random.key(1), 4)
+  return problem, trainer, params, batch
+
+
+def test_fidelity_choices_reach_the_trainer():
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  problem, base, params, batch = _first_batch_and_params(TINY_RNN, "mem20")
+  loss = float(base.loss_fn(params, batch))
+  # sequence_sum: T times the step mean for memorization (every step counts).
+  summed = TINY_RNN.replace(loss_normalization="sequence_sum")
+  _, trainer, _, _ = _first_batch_and_params(summed, "mem20")
+  assert float(trainer.loss_fn(params, batch)) == pytest.approx(
+      problem.max_length * loss, rel=1e-5)
+  # input_scale: the input kernel's std follows it.
+  scaled = TINY_RNN.replace(input_scale=0.5)
+  _, _, params_scaled, _ = _first_batch_and_params(scaled, "mem20")
+  w_default = [l for p, l in jax_leaves_with_path(params) if "input" in p]
+  w_scaled = [l for p, l in jax_leaves_with_path(params_scaled)
+              if "input" in p]
+  assert float(jnp.std(w_scaled[0])) == pytest.approx(
+      5 * float(jnp.std(w_default[0])), rel=0.05)  # 0.5 vs Table 4's 0.1
+  # center=False: raw one-hot inputs (entries 0/1); centered ones are not.
+  _, _, _, raw = _first_batch_and_params(TINY_RNN.replace(center=False),
+                                         "mem20")
+  assert set(np.unique(np.asarray(raw.inputs))) <= {0.0, 1.0}
+  assert not set(np.unique(np.asarray(batch.inputs))) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("kind,centered,expected", [
+    ("mean", True, 0.0), ("mean", False, 1.0), ("zero", False, 0.0)])
+def test_output_bias_choices_for_addition(kind, centered, expected):
+  problem = _rnn_tables.problems_lib.TABLE5_PROBLEMS["add T=80"]
+  # add T=80, target A+B of two U[0,1] values: mean 1.
+  np.testing.assert_allclose(_rnn_tables.output_bias(problem, kind, centered),
+                             [expected], atol=1e-6)
+
+
+def jax_leaves_with_path(tree):
+  import jax  # pylint: disable=import-outside-toplevel
+  return [(jax.tree_util.keystr(p), l)
+          for p, l in jax.tree_util.tree_leaves_with_path(tree)]
+
+
+def test_cli_fidelity_flags_reach_the_protocol():
+  args = cli.build_parser().parse_args(
+      ["reproduce", "table5", "--loss-normalization", "sequence_sum",
+       "--input-scale", "0.01", "--output-bias", "zero", "--no-center",
+       "--warmup-steps", "7", "--steps", "100"])
+  rnn, _, _, _ = cli._protocols(args)  # pylint: disable=protected-access
+  assert (rnn.loss_normalization, rnn.input_scale, rnn.output_bias,
+          rnn.center, rnn.warmup_steps) == ("sequence_sum", 0.01, "zero",
+                                            False, 7)
+  assert any("loss normalization" in d for d in rnn.differences())
+  default, _, _, _ = cli._protocols(cli.build_parser().parse_args(  # pylint: disable=protected-access
+      ["reproduce", "table5", "--steps", "100"]))
+  assert default.warmup_steps == 2 and default.center  # 1/50 of the run

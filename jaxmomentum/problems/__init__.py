@@ -52,7 +52,9 @@ from ._autoencoder_data import read_idx as read_idx
 from ._autoencoder_data import (
     synthetic_curves_standin as synthetic_curves_standin)
 from ._metrics import argmax_error as argmax_error
+from ._metrics import LOSS_NORMALIZATIONS as LOSS_NORMALIZATIONS
 from ._metrics import masked_mean as masked_mean
+from ._metrics import masked_sequence_sum as masked_sequence_sum
 from ._metrics import softmax_cross_entropy as softmax_cross_entropy
 from ._metrics import squared_error as squared_error
 from ._metrics import threshold_error as threshold_error
@@ -76,6 +78,7 @@ __all__ = [
     "Batch",
     "BiasesBaseline",
     "DataFileError",
+    "LOSS_NORMALIZATIONS",
     "MemorizationProblem",
     "TABLE5_BIASES",
     "TABLE5_PROBLEMS",
@@ -87,6 +90,7 @@ __all__ = [
     "load_faces",
     "load_mnist",
     "masked_mean",
+    "masked_sequence_sum",
     "memorization",
     "multiplication",
     "read_idx",

@@ -12,6 +12,19 @@ the steps that count and 0 elsewhere, and averages over the counted steps:
 multiplication, temporal order) this is the mean over sequences; with every
 step counted (memorization) it is the mean over all ``batch * time`` steps,
 which equals the mean over sequences of the per-sequence step average.
+
+The losses also take ``normalization="sequence_sum"``, the convention of the
+2011 Hessian-free RNN release (``opt/utils/nonlin.py``, ``opt/hf.py``): per
+sequence the sum over its counted steps (with a factor 1/2 for the squared
+error), averaged over sequences,
+
+.. math::
+
+  \bar\ell = \frac{1}{B} \sum_{b,t} m_{bt}\,c\,\ell_{bt}, \qquad
+  c = \tfrac12 \text{ (squared error)}, \; 1 \text{ (cross-entropy)}.
+
+For memorization (every one of T steps counted) its gradients are T times
+those of the step mean; for addition/multiplication (one counted step) half.
 """
 
 from __future__ import annotations
@@ -21,7 +34,9 @@ import jax.numpy as jnp
 import optax
 
 __all__ = [
+    "LOSS_NORMALIZATIONS",
     "masked_mean",
+    "masked_sequence_sum",
     "squared_error",
     "softmax_cross_entropy",
     "threshold_error",
@@ -54,8 +69,52 @@ def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
                    0.0)
 
 
-def squared_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array
-                  ) -> jax.Array:
+# "step_mean": the mean over counted steps (ours); "sequence_sum": the 2011
+# release's per-sequence sum, averaged over sequences.
+LOSS_NORMALIZATIONS = ("step_mean", "sequence_sum")
+
+
+def _check_normalization(normalization: str) -> None:
+  if normalization not in LOSS_NORMALIZATIONS:
+    raise ValueError(f"normalization must be one of {LOSS_NORMALIZATIONS}, "
+                     f"got {normalization!r}")
+
+
+def masked_sequence_sum(values: jax.Array, mask: jax.Array) -> jax.Array:
+  r"""Per-sequence sum over the counted steps, averaged over sequences.
+
+  .. math::
+
+    \frac{1}{B} \sum_{b,t} m_{bt} v_{bt}
+
+  Args:
+    values: per-step values, ``[batch, time]``.
+    mask: ``[batch, time]``, 1 where a step counts, 0 elsewhere.
+
+  Returns:
+    A float32 scalar (0 for an empty batch).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from jaxmomentum.problems import masked_sequence_sum
+    >>> float(masked_sequence_sum(jnp.array([[1., 5.], [3., 7.]]),
+    ...                           jnp.array([[1., 1.], [1., 0.]])))
+    4.5
+  """
+  mask = jnp.asarray(mask, jnp.float32)
+  values = jnp.asarray(values, jnp.float32)
+  return jnp.sum(values * mask) / max(values.shape[0], 1)
+
+
+def _reduce(per_step, mask, normalization, factor):
+  _check_normalization(normalization)
+  if normalization == "sequence_sum":
+    return factor * masked_sequence_sum(per_step, mask)
+  return masked_mean(per_step, mask)
+
+
+def squared_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array,
+                  normalization: str = "step_mean") -> jax.Array:
   r"""Masked squared error, summed over output units, averaged over steps.
 
   .. math::
@@ -65,12 +124,15 @@ def squared_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array
   (no factor 1/2), averaged over the counted steps as in
   :func:`masked_mean`. For addition and multiplication, where one step per
   sequence counts, this is the mean over sequences of the squared error of
-  the final output.
+  the final output. With ``normalization="sequence_sum"``:
+  :math:`\tfrac12 \sum_t m_{bt} \ell_{bt}` averaged over sequences (the 2011
+  release).
 
   Args:
     outputs: linear outputs ``[batch, time, dim]``.
     targets: ``[batch, time, dim]``.
     mask: ``[batch, time]``.
+    normalization: ``"step_mean"`` (default) or ``"sequence_sum"``.
 
   Returns:
     A float32 scalar.
@@ -83,11 +145,12 @@ def squared_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array
     0.25
   """
   per_step = jnp.sum(jnp.square(outputs - targets), axis=-1)
-  return masked_mean(per_step, mask)
+  return _reduce(per_step, mask, normalization, 0.5)
 
 
 def softmax_cross_entropy(logits: jax.Array, targets: jax.Array,
-                          mask: jax.Array) -> jax.Array:
+                          mask: jax.Array, normalization: str = "step_mean"
+                          ) -> jax.Array:
   r"""Masked softmax cross-entropy, averaged over the counted steps.
 
   .. math::
@@ -98,9 +161,11 @@ def softmax_cross_entropy(logits: jax.Array, targets: jax.Array,
     logits: unnormalized outputs ``[batch, time, classes]``.
     targets: one-hot (or probability) targets ``[batch, time, classes]``.
     mask: ``[batch, time]``.
+    normalization: ``"step_mean"`` (default: nats per counted step) or
+      ``"sequence_sum"`` (nats per sequence, the 2011 release).
 
   Returns:
-    A float32 scalar (nats per counted step).
+    A float32 scalar.
 
   Example:
     >>> import jax.numpy as jnp
@@ -111,7 +176,7 @@ def softmax_cross_entropy(logits: jax.Array, targets: jax.Array,
     0.6931
   """
   per_step = optax.softmax_cross_entropy(logits, targets)
-  return masked_mean(per_step, mask)
+  return _reduce(per_step, mask, normalization, 1.0)
 
 
 def threshold_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array,

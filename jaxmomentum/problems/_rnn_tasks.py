@@ -142,22 +142,31 @@ class _SequenceProblem:
   def _table5_row(self) -> str:
     return self.name
 
-  def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
+  def loss(self, outputs: jax.Array, batch: Batch, *,
+           normalization: str = "step_mean") -> jax.Array:
     """The training loss: masked squared error or softmax cross-entropy.
 
-    Averaged over the counted steps (see :func:`squared_error` and
-    :func:`softmax_cross_entropy`): for the linear-output problems the mean
-    over sequences of the final output's squared error, for memorization the
-    mean cross-entropy per time step.
+    By default averaged over the counted steps (see :func:`squared_error`
+    and :func:`softmax_cross_entropy`): for the linear-output problems the
+    mean over sequences of the final output's squared error, for
+    memorization the mean cross-entropy per time step.
+    ``normalization="sequence_sum"`` is the 2011 HF-RNN release's objective:
+    per sequence the sum over its counted steps (1/2 for squared error),
+    averaged over sequences; its gradients are T times larger for
+    memorization and half as large for addition/multiplication. The paper
+    does not say which one its momentum runs used.
 
     Args:
       outputs: the model's outputs (logits for softmax problems)
         ``[batch, time, out_dim]``.
       batch: the :class:`Batch` they were computed from.
+      normalization: ``"step_mean"`` (default) or ``"sequence_sum"``.
     """
     if self.output_kind == "linear":
-      return _metrics.squared_error(outputs, batch.targets, batch.mask)
-    return _metrics.softmax_cross_entropy(outputs, batch.targets, batch.mask)
+      return _metrics.squared_error(outputs, batch.targets, batch.mask,
+                                    normalization)
+    return _metrics.softmax_cross_entropy(outputs, batch.targets, batch.mask,
+                                          normalization)
 
   def zero_one(self, outputs: jax.Array, batch: Batch) -> jax.Array:
     """The zero-one error Table 5 reports, a scalar in [0, 1].

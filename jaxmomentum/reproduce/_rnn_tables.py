@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Callable, NamedTuple, Optional
 
 import jax.numpy as jnp
 import numpy as np
@@ -38,43 +38,69 @@ def _percent(short_name: str) -> float:
   return 100.0 if short_name.startswith("mem") else 1.0
 
 
-def output_bias(problem) -> np.ndarray:
-  """Table 4's "average of outputs" for centered problems.
+def output_bias(problem, kind: str = "mean", centered: bool = True
+                ) -> np.ndarray:
+  """Table 4's "average of outputs" (``kind="mean"``), or zeros.
 
-  Squared-error problems are trained on centered targets, whose average is
-  0. For the softmax problems the bias is ``log`` of the class frequencies,
-  so that the initial prediction is the average one-hot target.
+  Squared-error problems trained on centered targets have average target 0;
+  uncentered, the bias is the target mean. For the softmax problems it is
+  ``log`` of the class frequencies, so that the initial prediction is the
+  average one-hot target.
   """
-  if problem.output_kind == "linear":
+  if kind == "zero":
     return np.zeros(problem.out_dim, np.float32)
+  if problem.output_kind == "linear":
+    if centered:
+      return np.zeros(problem.out_dim, np.float32)
+    return np.asarray(problem.target_mean, np.float32).reshape(
+        problem.out_dim)
   return np.log(np.asarray(problem.target_mean, np.float32))
 
 
-def make_rnn_trainer(problem, protocol: RNNProtocol, momentum: str
-                     ) -> training.Trainer:
-  """The trainer of one (problem, momentum type) grid over (μ0, ε)."""
-  bias = output_bias(problem)
+class RNNTask(NamedTuple):
+  """The pure functions of one Table 5 problem under a protocol's choices."""
+  init_fn: Callable
+  sample_fn: Callable
+  loss_fn: Callable
+  eval_fn: Callable
+
+
+def rnn_task(problem, protocol: RNNProtocol) -> RNNTask:
+  """The model, data, loss and metrics of ``problem`` (Section 4, Table 4)."""
+  bias = output_bias(problem, protocol.output_bias, protocol.center)
+  input_scale = (problem.input_scale if protocol.input_scale is None
+                 else protocol.input_scale)
   model = RNN(
       output_size=problem.out_dim, hidden_size=protocol.hidden_size,
       head="linear" if problem.output_kind == "linear" else "softmax",
       init_recipe=initializers.table4_rnn_init(
-          problem.input_scale, output_bias=jnp.asarray(bias)))
+          input_scale, output_bias=jnp.asarray(bias)))
   dummy = jnp.zeros((1, problem.max_length, problem.in_dim), jnp.float32)
+  normalization = protocol.loss_normalization
 
   def init_fn(key):
     return model.init(key, dummy)
 
   def sample_fn(key, batch_size):
-    return problem.centered(problem.sample(key, batch_size))
+    batch = problem.sample(key, batch_size)
+    return problem.centered(batch) if protocol.center else batch
 
   def loss_fn(params, batch):
-    return problem.loss(model.apply(params, batch.inputs), batch)
+    return problem.loss(model.apply(params, batch.inputs), batch,
+                        normalization=normalization)
 
   def eval_fn(params, batch):
     outputs = model.apply(params, batch.inputs)
-    return {"loss": problem.loss(outputs, batch),
+    return {"loss": problem.loss(outputs, batch, normalization=normalization),
             "error": problem.zero_one(outputs, batch)}
 
+  return RNNTask(init_fn, sample_fn, loss_fn, eval_fn)
+
+
+def make_rnn_trainer(problem, protocol: RNNProtocol, momentum: str
+                     ) -> training.Trainer:
+  """The trainer of one (problem, momentum type) grid over (μ0, ε)."""
+  init_fn, sample_fn, loss_fn, eval_fn = rnn_task(problem, protocol)
   optimizer = _momentum_types.optimizer(momentum)
 
   def optimizer_factory(learning_rate, mu0):
@@ -92,6 +118,13 @@ def _tag(protocol: RNNProtocol, problem, momentum: str) -> str:
   fields = {k: getattr(protocol, k) for k in (
       "num_steps", "batch_size", "warmup_steps", "warmup_momentum",
       "eval_every", "eval_batch_size", "num_eval_batches", "hidden_size")}
+  # The fidelity options join the tag only when they differ from the
+  # defaults, so checkpoints made before they existed still resume.
+  for k, default in (("loss_normalization", "step_mean"),
+                     ("input_scale", None), ("output_bias", "mean"),
+                     ("center", True)):
+    if getattr(protocol, k) != default:
+      fields[k] = getattr(protocol, k)
   return json.dumps({"version": __version__, "table": "5",
                      "problem": problem.name, "momentum": momentum, **fields},
                     sort_keys=True)

@@ -57,7 +57,12 @@ def _protocols(args):
   try:
     rnn = rnn.replace(num_steps=args.steps, seeds=args.seeds,
                       learning_rates=args.learning_rates, mu0s=args.mu,
-                      problems=rnn_problems or None)
+                      problems=rnn_problems or None,
+                      warmup_steps=args.warmup_steps,
+                      loss_normalization=args.loss_normalization,
+                      input_scale=args.input_scale,
+                      output_bias=args.output_bias,
+                      center=False if args.no_center else None)
     autoencoder = autoencoder.replace(
         num_steps=args.steps, seeds=args.seeds,
         learning_rates=args.learning_rates, mu_maxes=args.mu,
@@ -208,6 +213,25 @@ def build_parser() -> argparse.ArgumentParser:
   rep.add_argument("--mu", type=_floats,
                    help="comma-separated μ0 (Table 5) or μ_max (Table 1) "
                    "values")
+  rnn = rep.add_argument_group(
+      "Table 5 fidelity choices", "the paper's silent points, one at a time "
+      "(defaults: our reading of the paper; see RNNProtocol)")
+  rnn.add_argument("--warmup-steps", type=int,
+                   help="updates at μ = 0.9 before μ0 (default: 1,000 at the "
+                   "paper's 50,000 updates, 1/50 of shorter runs)")
+  rnn.add_argument("--loss-normalization",
+                   choices=("step_mean", "sequence_sum"),
+                   help="'step_mean' (default): mean over counted steps; "
+                   "'sequence_sum': the 2011 HF-RNN release's per-sequence "
+                   "sum (1/2 squared error), mean over sequences")
+  rnn.add_argument("--input-scale", type=float,
+                   help="input-to-hidden std (default: Table 4's, 0.001 "
+                   "add/mul, 0.1 memorization)")
+  rnn.add_argument("--output-bias", choices=("mean", "zero"),
+                   help="output bias at init: 'mean' (default, Table 4: the "
+                   "average target) or 'zero'")
+  rnn.add_argument("--no-center", action="store_true",
+                   help="do not subtract the known input/target means")
   rep.add_argument("--data-dir", help="directory with the MNIST IDX files "
                    "or mnist.npz, digs3pts_1.mat (CURVES) and "
                    "newfaces_rot_single.mat (FACES); rows whose file is "
