@@ -47,6 +47,8 @@ from ._autoencoder_data import AutoencoderData as AutoencoderData
 from ._autoencoder_data import DataFileError as DataFileError
 from ._autoencoder_data import load_curves as load_curves
 from ._autoencoder_data import load_faces as load_faces
+from ._autoencoder_data import FASHION_MNIST_DIR as FASHION_MNIST_DIR
+from ._autoencoder_data import load_fashion_mnist as load_fashion_mnist
 from ._autoencoder_data import load_mnist as load_mnist
 from ._autoencoder_data import read_idx as read_idx
 from ._autoencoder_data import (
@@ -78,6 +80,7 @@ __all__ = [
     "Batch",
     "BiasesBaseline",
     "DataFileError",
+    "FASHION_MNIST_DIR",
     "LOSS_NORMALIZATIONS",
     "MemorizationProblem",
     "TABLE5_BIASES",
@@ -88,6 +91,7 @@ __all__ = [
     "epoch_minibatch",
     "load_curves",
     "load_faces",
+    "load_fashion_mnist",
     "load_mnist",
     "masked_mean",
     "masked_sequence_sum",

@@ -240,6 +240,54 @@ def load_mnist(path: str | os.PathLike) -> AutoencoderData:
       f"{looked}, and for mnist.npz). {MNIST_HELP}")
 
 
+# Where Debian's ``dataset-fashion-mnist`` package installs the IDX files.
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_HELP = (
+    "On Debian or Ubuntu: `sudo apt-get install dataset-fashion-mnist` "
+    f"(installs the IDX files in {FASHION_MNIST_DIR}); elsewhere get "
+    "train-images-idx3-ubyte.gz and t10k-images-idx3-ubyte.gz from the "
+    "zalandoresearch/fashion-mnist repository and put them in one directory.")
+
+
+def load_fashion_mnist(path: str | os.PathLike | None = None
+                       ) -> AutoencoderData:
+  """Fashion-MNIST images in [0, 1], read exactly as :func:`load_mnist` reads
+  MNIST (same IDX format, sizes and 28 x 28 layout: a drop-in real data set
+  for the MNIST autoencoder; it is *not* MNIST and is labelled so).
+
+  Args:
+    path: a directory with ``train-images-idx3-ubyte(.gz)`` and
+      ``t10k-images-idx3-ubyte(.gz)``; ``None`` (default) is where Debian's
+      ``dataset-fashion-mnist`` package puts them
+      (:data:`FASHION_MNIST_DIR`).
+
+  Returns:
+    :class:`AutoencoderData` ``(train, test)``: 60,000 and 10,000 cases of
+    784 pixels / 255 for the released files.
+
+  Raises:
+    FileNotFoundError: the files are not there (the message says how to get
+      them).
+    DataFileError: a file is corrupt or wrongly shaped.
+
+  Example:
+    >>> from jaxmomentum.problems import load_fashion_mnist
+    >>> data = load_fashion_mnist()  # doctest: +SKIP
+    >>> data.train.shape, data.test.shape  # doctest: +SKIP
+    ((60000, 784), (10000, 784))
+
+  Reference:
+    Xiao, Rasul & Vollgraf (2017), Fashion-MNIST, arXiv:1708.07747.
+  """
+  path = FASHION_MNIST_DIR if path is None else os.fspath(path)
+  try:
+    return load_mnist(path)
+  except FileNotFoundError as err:
+    raise FileNotFoundError(
+        str(err).replace("MNIST:", "Fashion-MNIST:", 1).replace(
+            MNIST_HELP, FASHION_MNIST_HELP)) from err
+
+
 # ---------------------------------------------------------------- .mat files
 
 

@@ -42,9 +42,13 @@ from jaxmomentum.reproduce import _report
 from jaxmomentum.reproduce._protocols import AutoencoderProtocol
 
 _ARCHITECTURES = {a.name: a for a in AUTOENCODER_ARCHITECTURES}
+# Fashion-MNIST (a real-data row of ours) runs the MNIST architecture.
+_ARCHITECTURES["fashion"] = _ARCHITECTURES["mnist"]
 _LOADERS = {"curves": problems_lib.load_curves,
             "mnist": problems_lib.load_mnist,
-            "faces": problems_lib.load_faces}
+            "faces": problems_lib.load_faces,
+            "fashion": problems_lib.load_fashion_mnist}
+_LABELS = {"fashion": "Fashion-MNIST"}
 STANDIN_LABEL = "synthetic curves stand-in (not CURVES)"
 
 
@@ -82,6 +86,15 @@ def load_dataset(problem: str, data_dir: Optional[str], *,
   if problem == "curves" and synthetic_curves:
     return Dataset(problem, _standin(protocol.num_train_standin),
                    STANDIN_LABEL)
+  if problem == "fashion":
+    # --data-dir/fashion-mnist if it is there, else Debian's package path.
+    local = None if data_dir is None else Path(data_dir) / "fashion-mnist"
+    data_dir = str(local) if local is not None and local.is_dir() else None
+    try:
+      data = problems_lib.load_fashion_mnist(data_dir)
+    except FileNotFoundError as err:
+      raise DataUnavailable(f"fashion: {err}") from err
+    return Dataset(problem, np.asarray(data.train), _LABELS[problem])
   if data_dir is None:
     hint = (" (or --synthetic-curves for the labelled stand-in)"
             if problem == "curves" else "")

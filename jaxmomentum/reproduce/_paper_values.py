@@ -80,7 +80,14 @@ def lookup(table: str, row: str, column: str) -> Optional[float]:
 
 
 def unit(table: str, row: str) -> str:
+  """The unit of a row; a row of ours the paper lacks takes the table's
+  unit when all its rows share one (Tables 1-3: squared error)."""
+  units = set()
   for entry in ALL:
     if (entry.table, entry.row) == (table, row):
       return entry.unit
+    if entry.table == table:
+      units.add(entry.unit)
+  if len(units) == 1:
+    return units.pop()
   raise KeyError(f"no row {row!r} in Table {table}")

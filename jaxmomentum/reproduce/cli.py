@@ -44,16 +44,17 @@ def _protocols(args):
   problems = args.problems
   rnn_problems = ae_problems = None
   if problems is not None:
-    known = set(_protocols.RNN_PROBLEMS) | set(_protocols.AUTOENCODER_PROBLEMS)
+    autoencoder_rows = (_protocols.AUTOENCODER_PROBLEMS +
+                        _protocols.EXTRA_AUTOENCODER_PROBLEMS)
+    known = set(_protocols.RNN_PROBLEMS) | set(autoencoder_rows)
     unknown = [p for p in problems if p not in known]
     if unknown:
       raise SystemExit(
           f"error: --problems must name Table 5 rows "
           f"{list(_protocols.RNN_PROBLEMS)} or Table 1 rows "
-          f"{list(_protocols.AUTOENCODER_PROBLEMS)}; unknown: {unknown}")
+          f"{list(autoencoder_rows)}; unknown: {unknown}")
     rnn_problems = tuple(p for p in problems if p in _protocols.RNN_PROBLEMS)
-    ae_problems = tuple(p for p in problems
-                        if p in _protocols.AUTOENCODER_PROBLEMS)
+    ae_problems = tuple(p for p in problems if p in autoencoder_rows)
   try:
     rnn = rnn.replace(num_steps=args.steps, seeds=args.seeds,
                       learning_rates=args.learning_rates, mu0s=args.mu,
@@ -207,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
   rep.add_argument("--seeds", type=int, help="seeds per grid point")
   rep.add_argument("--problems", type=_names,
                    help="comma-separated rows: add,mul,mem5,mem20 (Table 5), "
-                   "curves,mnist,faces (Tables 1-3)")
+                   "curves,mnist,faces (Tables 1-3), fashion (Fashion-MNIST "
+                   "on the MNIST architecture: a real-data row of ours, "
+                   "from --data-dir/fashion-mnist or Debian's "
+                   "dataset-fashion-mnist package)")
   rep.add_argument("--learning-rates", type=_floats,
                    help="comma-separated learning-rate grid")
   rep.add_argument("--mu", type=_floats,
