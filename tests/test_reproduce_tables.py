@@ -328,3 +328,30 @@ def test_cli_fidelity_flags_reach_the_protocol():
   default, _, _, _ = cli._protocols(cli.build_parser().parse_args(  # pylint: disable=protected-access
       ["reproduce", "table5", "--steps", "100"]))
   assert default.warmup_steps == 2 and default.center  # 1/50 of the run
+
+
+@pytest.mark.parametrize("method", ["nag", "cm"])
+def test_sequence_sum_is_step_mean_at_a_scaled_learning_rate(method):
+  """Why the loss normalization only relabels the ε grid: with the learning
+  rate inside the velocity, v ← μv − ε∇(c·f) is v ← μv − (cε)∇f, so
+  "sequence_sum" at ε trains exactly as "step_mean" at c·ε (c = T for
+  memorization, 1/2 for addition)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import optax  # pylint: disable=import-outside-toplevel
+  import jaxmomentum  # pylint: disable=import-outside-toplevel
+  opt = {"nag": jaxmomentum.nag, "cm": jaxmomentum.cm}[method]
+  finals = []
+  for normalization, eps in (("sequence_sum", 1e-4), ("step_mean", None)):
+    protocol = TINY_RNN.replace(loss_normalization=normalization)
+    problem, task, params, _ = _first_batch_and_params(protocol, "mem20")
+    eps = eps if eps is not None else 1e-4 * problem.max_length
+    optimizer = opt(eps, 0.9)
+    state = optimizer.init(params)
+    for t in range(3):
+      batch = task.sample_fn(jax.random.key(10 + t), 4)
+      grads = jax.grad(task.loss_fn)(params, batch)
+      updates, state = optimizer.update(grads, state, params)
+      params = optax.apply_updates(params, updates)
+    finals.append(params)
+  for a, b in zip(jax.tree.leaves(finals[0]), jax.tree.leaves(finals[1])):
+    np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-7)

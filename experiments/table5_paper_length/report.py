@@ -1,0 +1,151 @@
+"""Learning curves of Table 5 grids read from their checkpoints, mid-run.
+
+``jaxmomentum reproduce table5`` writes its tables only when every grid has
+finished; a paper-length grid runs for hours, over several sessions. This
+script reads what the checkpoints hold so far (the metrics recorded at every
+evaluation, the grid, the divergence flags) without touching the run, and
+writes ``curves.json``, ``curves.md`` and ``curves.png``:
+
+  python experiments/table5_paper_length/report.py RUN_OUT_DIR [--out DIR]
+
+``RUN_OUT_DIR`` is the ``--out`` of the reproduce command (it holds
+``checkpoints/table5/<problem>-<nag|cm>``). A run "leaves its biases plateau"
+at the first evaluation whose zero-one error is at most half the biases
+(constant-predictor) error of our generator; the loss column shows where
+the loss first falls to half its first evaluated value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+import numpy as np
+
+# Our generators' biases (constant-predictor) zero-one errors, as fractions
+# (jaxmomentum.problems: TABLE5_PROBLEMS[...].biases_baseline()).
+BIASES = {"add": 0.922, "mul": 0.889, "mem5": 0.025, "mem20": 0.125}
+
+
+def read_grid(directory: pathlib.Path) -> dict:
+  """Metrics ``{name: [runs, evals]}``, grid, steps done, diverged_at."""
+  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+  manager = ocp.CheckpointManager(directory / "checkpoints")
+  step = manager.latest_step()
+  if step is None:
+    raise SystemExit(f"{directory}: no checkpoint yet")
+  restored = manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+  meta, leaves = restored.meta, restored.state
+  description = meta["description"]
+  names = description["metrics"]  # sorted: the first leaves of the tree
+  metrics = {n: np.asarray(leaves[f"leaf_{i:05d}"]) for i, n in
+             enumerate(names)}
+  paths = [p for p, _, _ in description["state"]]
+  diverged_index = len(names) + next(i for i, p in enumerate(paths)
+                                     if "diverged_at" in p)
+  config = description["config"]
+  return {"metrics": metrics, "grid": description["grid"],
+          "steps_done": meta["chunks_done"] * config["chunk_size"],
+          "eval_every": config["eval_every"],
+          "num_steps": config["num_steps"],
+          "diverged_at": np.asarray(leaves[f"leaf_{diverged_index:05d}"]),
+          "tag": json.loads(description["tag"])}
+
+
+def _first(values, threshold):
+  below = np.nonzero(values <= threshold)[0]
+  return int(below[0]) if below.size else None
+
+
+def summarize(run_dir: pathlib.Path) -> list[dict]:
+  rows = []
+  for directory in sorted((run_dir / "checkpoints" / "table5").iterdir()):
+    problem, momentum = directory.name.rsplit("-", 1)
+    grid = read_grid(directory)
+    evals = grid["steps_done"] // grid["eval_every"]
+    steps = grid["eval_every"] * np.arange(1, evals + 1)
+    for r in range(len(grid["grid"]["learning_rate"])):
+      error = grid["metrics"]["error"][r, :evals]
+      loss = grid["metrics"]["loss"][r, :evals]
+      exit_error = _first(error, 0.5 * BIASES[problem])
+      exit_loss = _first(loss, 0.5 * loss[0]) if evals else None
+      mu0 = grid["grid"]["mu0"][r]
+      rows.append({
+          "problem": problem, "momentum": momentum if mu0 else "sgd",
+          "mu0": round(mu0, 6), "learning_rate": grid["grid"]["learning_rate"][r],
+          "steps_done": int(grid["steps_done"]),
+          "num_steps": int(grid["num_steps"]),
+          "diverged_at": int(grid["diverged_at"][r]),
+          "steps": steps.tolist(), "error": error.tolist(),
+          "loss": loss.tolist(),
+          "leaves_plateau_at": None if exit_error is None
+                               else int(steps[exit_error]),
+          "loss_halved_at": None if exit_loss is None
+                            else int(steps[exit_loss])})
+  return rows
+
+
+def markdown(rows: list[dict]) -> str:
+  lines = ["| problem | method | μ0 | ε | updates done | loss first → last | "
+           "zero-one error last (min) | error ≤ ½ biases at | loss halved at "
+           "| diverged at |", "|---|---|---|---|---|---|---|---|---|---|"]
+  for r in rows:
+    if not r["steps"]:
+      continue
+    pct = 100.0 if r["problem"].startswith("mem") else 1.0
+    unit = "%" if pct != 1.0 else ""
+    lines.append(
+        f"| {r['problem']} | {r['momentum']} | {r['mu0']:g} | "
+        f"{r['learning_rate']:.0e} | {r['steps_done']:,} / {r['num_steps']:,}"
+        f" | {r['loss'][0]:.4g} → {r['loss'][-1]:.4g} | "
+        f"{pct * r['error'][-1]:.4g}{unit} ({pct * min(r['error']):.4g}{unit})"
+        f" | {r['leaves_plateau_at'] or 'not yet'} | "
+        f"{r['loss_halved_at'] or 'not yet'} | "
+        f"{r['diverged_at'] if r['diverged_at'] >= 0 else '-'} |")
+  return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: pathlib.Path) -> None:
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  problems = sorted({r["problem"] for r in rows})
+  fig, axes = plt.subplots(2, len(problems), figsize=(5.5 * len(problems), 7),
+                           squeeze=False)
+  for j, problem in enumerate(problems):
+    for r in (r for r in rows if r["problem"] == problem and r["steps"]):
+      style = {"sgd": ":", "nag": "-", "cm": "--"}[r["momentum"]]
+      label = (f"{r['momentum']} μ0={r['mu0']:g} ε={r['learning_rate']:.0e}")
+      for i, key in enumerate(("loss", "error")):
+        axes[i, j].plot(r["steps"], r[key], style, label=label)
+    axes[1, j].axhline(BIASES[problem], color="k", lw=0.8,
+                       label="biases (our generator)")
+    axes[0, j].set_title(f"{problem}: loss (log)")
+    axes[0, j].set_yscale("log")
+    axes[1, j].set_title(f"{problem}: zero-one error")
+    axes[1, j].set_xlabel("updates")
+    axes[1, j].legend(fontsize=6)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("run_dir", type=pathlib.Path)
+  parser.add_argument("--out", type=pathlib.Path,
+                      default=pathlib.Path(__file__).parent)
+  args = parser.parse_args()
+  rows = summarize(args.run_dir)
+  args.out.mkdir(parents=True, exist_ok=True)
+  (args.out / "curves.json").write_text(json.dumps(rows, indent=1))
+  table = markdown(rows)
+  (args.out / "curves.md").write_text(table)
+  plot(rows, args.out / "curves.png")
+  print(table)
+
+
+if __name__ == "__main__":
+  main()
