@@ -117,9 +117,16 @@ class AddProblem:
 
   @property
   def input_mean(self):
-    """Known per-channel input means: U[0,1] noise 0.5; marker ~0 (two +1,
-    two -1 per sequence)."""
-    return [0.5, 0.0]
+    """Known per-channel input means, averaged over the T_max padded steps.
+
+    Noise: 0.5 (U[0,1]). Marker: per sequence +1 at I and J, -1 at tau - 3,
+    and -1 at step 0 unless I = 0 overwrites it, so its expected sum is
+    P(I = 0) = 1 / |I range| when the I range starts at 0 (1/8 for T=80),
+    and its mean that over T_max (1/704 for T=80).
+    """
+    lo, hi = self.i_range
+    p_i0 = 1.0 / (hi - lo) if lo == 0 else 0.0
+    return [0.5, p_i0 / self.T_max]
 
   @property
   def target_mean(self):
