@@ -444,19 +444,32 @@ def traces(params, problem, batch, centered=True, norm="mean"):
 def train(problem, steps, lr, mu0, method="nag", seed=0, warmup=1000,
           batch_size=100, hidden=100, every=100, eval_batch=300,
           trace_batch=100, dtype=torch.float32, norm="mean", centered=True,
-          input_scale=None, out_bias="mean", log=None):
+          input_scale=None, out_bias="mean", init=None, trace_data=None,
+          log=None):
   """Section 4.2 protocol: fresh minibatches of ``batch_size`` sequences, the
   warm-up schedule, CM or NAG. Every ``every`` updates (and at 0 and the
-  end): the loss and zero-one error on ``eval_batch`` fresh sequences, and
-  ``traces`` on one fixed batch. Returns a JSON-ready dict."""
+  end): the loss and zero-one error on ``eval_batch`` fresh sequences (at
+  theta), the mean minibatch loss of the period (where the gradients were
+  taken: theta + mu v for NAG), and ``traces`` on one fixed batch
+  (``trace_data``, a ``Batch``, or ``trace_batch`` sequences drawn once).
+  ``init``: starting params (a dict as ``init_params`` returns) instead of
+  drawing them. Returns a JSON-ready dict."""
   gen = torch.Generator().manual_seed(seed)
   data_gen = torch.Generator().manual_seed(seed + 1)
   eval_gen = torch.Generator().manual_seed(seed + 2)
-  params = init_params(problem, hidden, gen, dtype, input_scale=input_scale,
-                       centered=centered, out_bias=out_bias)
+  if init is None:
+    params = init_params(problem, hidden, gen, dtype, input_scale=input_scale,
+                         centered=centered, out_bias=out_bias)
+  else:
+    params = {k: torch.as_tensor(init[k]).to(dtype) for k in PARAM_NAMES}
   velocity = {k: torch.zeros_like(v) for k, v in params.items()}
-  trace_b = problem.sample(trace_batch, torch.Generator().manual_seed(seed + 3),
-                           dtype)
+  if trace_data is None:
+    trace_b = problem.sample(trace_batch,
+                             torch.Generator().manual_seed(seed + 3), dtype)
+  else:
+    trace_b = dataclasses.replace(
+        trace_data, x=trace_data.x.to(dtype), y=trace_data.y.to(dtype),
+        mask=trace_data.mask.to(dtype))
   curve, trace_log = [], []
   diverged = False
   t0 = time.perf_counter()
@@ -470,6 +483,8 @@ def train(problem, steps, lr, mu0, method="nag", seed=0, warmup=1000,
                eval_error=float(err), mu=momentum_at(step, mu0, warmup),
                seconds=time.perf_counter() - t0)
     curve.append(row)
+    if not all(bool(torch.isfinite(v).all()) for v in params.values()):
+      return
     tr = traces(params, problem, trace_b, centered, norm)
     tr["step"] = step
     trace_log.append(tr)
@@ -480,7 +495,7 @@ def train(problem, steps, lr, mu0, method="nag", seed=0, warmup=1000,
           f"dout/dx {tr.get('dout_dx_mark0', 0):.3g}")
 
   evaluate(0, None)
-  last_loss = None
+  period = []
   for step in range(steps):
     mu = momentum_at(step, mu0, warmup)
     b = problem.sample(batch_size, data_gen, dtype)
@@ -489,12 +504,14 @@ def train(problem, steps, lr, mu0, method="nag", seed=0, warmup=1000,
         params, velocity,
         lambda p: loss_and_grads(p, problem, x, y, b.mask, norm), lr, mu,
         method)
-    last_loss = float(loss)
-    if not math.isfinite(last_loss):
+    period.append(float(loss))
+    if not math.isfinite(period[-1]):
       diverged = True
+      evaluate(step + 1, period[-1])
       break
     if (step + 1) % every == 0 or step + 1 == steps:
-      evaluate(step + 1, last_loss)
+      evaluate(step + 1, sum(period) / len(period))
+      period = []
   return dict(curve=curve, traces=trace_log, diverged=diverged,
               seconds=time.perf_counter() - t0)
 
