@@ -423,3 +423,54 @@ def test_table4_init_statistics(name):
   nz_o = ours["W_hh"][ours["W_hh"] != 0]
   nz_r = theirs["W_hh"][theirs["W_hh"] != 0]
   assert np.std(nz_o) == pytest.approx(np.std(nz_r), rel=0.2)
+
+
+# ------------------------------------------------- the reference's own parts
+
+def test_reference_loss_normalizations():
+  """``norm="sum"`` (2011 release: per sequence the sum over time of 1/2
+  squared error or of cross-entropy, mean over sequences) is ``norm="mean"``
+  times (counted steps per sequence) x (1/2 for squared error)."""
+  gen = torch.Generator().manual_seed(0)
+  for theirs, factor in [(ref.AddProblem(20), 0.5),
+                         (ref.MemProblem(3, 3, T=12), 12.0)]:
+    params = ref.init_params(theirs, HIDDEN, gen, torch.float64,
+                             input_scale=0.3)
+    batch = theirs.sample(BATCH, gen)
+    x, y = ref.center(theirs, batch)
+    lm, _, gm = ref.loss_and_grads(params, theirs, x, y, batch.mask, "mean")
+    ls, _, gs = ref.loss_and_grads(params, theirs, x, y, batch.mask, "sum")
+    assert float(ls) == pytest.approx(factor * float(lm), rel=1e-12)
+    for k in ref.PARAM_NAMES:
+      np.testing.assert_allclose(gs[k].numpy(), factor * gm[k].numpy(),
+                                 rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["add", "mem"])
+def test_reference_sensitivity_traces_are_derivatives(name):
+  """``traces``' forward-tangent sensitivities equal autograd's
+  d o_target / d x_mark (add: value channel; mem: Frobenius over channels)."""
+  _, theirs = _tiny(name)
+  gen = torch.Generator().manual_seed(1)
+  params = ref.init_params(theirs, HIDDEN, gen, torch.float64, input_scale=0.5)
+  batch = theirs.sample(BATCH, gen)
+  tr = ref.traces(params, theirs, batch)
+  x, _ = ref.center(theirs, batch)
+  ar = torch.arange(BATCH)
+  for k in (0, batch.marks.shape[1] - 1):
+    m, t = batch.marks[:, k], batch.mark_targets[:, k]
+    if name == "add":
+      xr = x.clone().requires_grad_(True)
+      _, out = ref.rnn_forward(params, xr)
+      (g,) = torch.autograd.grad(out[ar, t, 0].sum(), xr)
+      expect = float(g[ar, m, 0].mean())
+      assert tr[f"dout_dx_mark{k}"] == pytest.approx(expect, rel=1e-10)
+    else:
+      jac = []
+      for o in range(theirs.n_out):
+        xr = x.clone().requires_grad_(True)
+        _, out = ref.rnn_forward(params, xr)
+        (g,) = torch.autograd.grad(out[ar, t, o].sum(), xr)
+        jac.append(g[ar, m])                           # (B, C)
+      expect = float(torch.stack(jac, 1).flatten(1).norm(dim=1).mean())
+      assert tr[f"dout_dx_mark{k}"] == pytest.approx(expect, rel=1e-10)
