@@ -108,11 +108,13 @@ class AddProblem:
     self.target = target
     self.n_in, self.n_out = 2, 1
     # Lengths and marker ranges scale with f = T/100; the release writes them
-    # as int(x * f), e.g. T=80: tau in [80, 88), I in [0, 8), J in [8, 40).
-    f = T / 100.0
-    self.tau_range = (T, T + max(1, int(round(10 * f))))
-    self.i_range = (int(1 * f), int(round(10 * f)))
-    self.j_range = (int(round(10 * f)), int(round(50 * f)))
+    # as int(x * f) (here in integer arithmetic, (x T) // 100), e.g. T=80:
+    # tau in [80, 88), I in [0, 8), J in [8, 40).
+    def f(x):
+      return (x * T) // 100
+    self.tau_range = (f(100), max(f(110), f(100) + 1))
+    self.i_range = (f(1), f(10))
+    self.j_range = (f(10), f(50))
     self.T_max = self.tau_range[1]
 
   @property

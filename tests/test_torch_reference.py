@@ -285,6 +285,7 @@ def test_centering_constants_match():
   """Known input/target means, derived independently on each side."""
   for ours, theirs in [(problems.addition(80), ref.AddProblem(80)),
                        (problems.addition(20), ref.AddProblem(20)),
+                       (problems.addition(200), ref.AddProblem(200)),
                        (problems.memorization(10, 5, 80),
                         ref.MemProblem(10, 5, 80)),
                        (problems.memorization(5, 2, 200),
@@ -330,7 +331,7 @@ def _add_summary(x, y, m):
 
 
 def test_addition_generator_statistics():
-  n = 40_000
+  n = 20_000
   a, b = _add_summary(*_add_layout_ours(n)), _add_summary(*_add_layout_ref(n))
   for s in (a, b):
     assert s["shape"] == (n, 88, 2)
@@ -348,14 +349,14 @@ def test_addition_generator_statistics():
   assert list(np.flatnonzero(a["first"])) == list(range(0, 8))
   assert list(np.flatnonzero(a["second"])) == list(range(8, 40))
   # -1 at step 0 unless I = 0 puts +1 there (P = 1/8): mean -3/4.
-  assert a["step0"] == pytest.approx(b["step0"], abs=0.02)
-  assert a["step0"] == pytest.approx(-3 / 4, abs=0.02)
+  assert a["step0"] == pytest.approx(b["step0"], abs=0.03)
+  assert a["step0"] == pytest.approx(-3 / 4, abs=0.025)
   np.testing.assert_allclose(a["minus_per_seq"] / n, b["minus_per_seq"] / n,
                              atol=0.015)
   # A + B of two U[0,1]: mean 1, variance 1/6.
   for s in (a, b):
-    assert s["target_mean"] == pytest.approx(1.0, abs=0.01)
-    assert s["target_var"] == pytest.approx(1 / 6, abs=0.005)
+    assert s["target_mean"] == pytest.approx(1.0, abs=0.015)
+    assert s["target_var"] == pytest.approx(1 / 6, abs=0.006)
     assert s["noise_mean"] == pytest.approx(0.5, abs=0.002)
     assert s["noise_var"] == pytest.approx(1 / 12, abs=0.001)
   assert a["marker_mean"] == pytest.approx(b["marker_mean"], abs=2e-4)
@@ -364,7 +365,7 @@ def test_addition_generator_statistics():
 
 
 def test_memorization_generator_statistics():
-  n = 20_000
+  n = 5_000
   ours = jax.jit(problems.memorization(10, 5, 80).sample,
                  static_argnums=1)(jax.random.key(9), n)
   theirs = ref.MemProblem(10, 5, 80).sample(n, torch.Generator().manual_seed(9))
@@ -385,8 +386,8 @@ def test_memorization_generator_statistics():
   # Symbols uniform over 5 on both sides.
   fo = np.bincount(xo[:, :10].argmax(-1).ravel(), minlength=5) / (10 * n)
   fr = np.bincount(xr[:, :10].argmax(-1).ravel(), minlength=5) / (10 * n)
-  np.testing.assert_allclose(fo, 0.2, atol=0.006)
-  np.testing.assert_allclose(fr, 0.2, atol=0.006)
+  np.testing.assert_allclose(fo, 0.2, atol=0.009)   # 5 sigma at n = 5,000
+  np.testing.assert_allclose(fr, 0.2, atol=0.009)
 
 
 @pytest.mark.parametrize("name", ["add", "mem20"])
