@@ -179,11 +179,9 @@ def test_loss_error_and_gradients_match(name, x64):
     assert _rel(grads[k], t_grads[k]) <= tol, (k, _rel(grads[k], t_grads[k]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "problems._metrics.masked_mean casts losses and mask to float32, so a "
-    "float64 run's loss and gradients are float32-rounded (by a common "
-    "factor, ~1e-8 relative); remove this mark when the loss keeps float64"))
 def test_float64_loss_is_float64():
+  """masked_mean used to cast losses and mask to float32 (~1e-8 relative
+  rounding of a float64 run's loss and gradients); it keeps float64 now."""
   with jax.enable_x64(True):
     loss, _, grads, t_loss, _, t_grads = _loss_grads_both("mem", True)
   assert abs(loss - t_loss) <= 1e-12 * abs(t_loss)

@@ -44,6 +44,16 @@ __all__ = [
 ]
 
 
+def _as_float(values, mask):
+  """Values and mask in the values' float dtype, at least float32 (bool and
+  int values are counts; float64 stays float64, half precision widens)."""
+  values = jnp.asarray(values)
+  dtype = jnp.promote_types(values.dtype, jnp.float32)
+  if not jnp.issubdtype(dtype, jnp.floating):
+    dtype = jnp.float32
+  return values.astype(dtype), jnp.asarray(mask).astype(dtype)
+
+
 def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
   r"""Mean of ``values`` over the counted steps, :math:`\sum m v / \sum m`.
 
@@ -53,7 +63,8 @@ def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
       float).
 
   Returns:
-    A float32 scalar; 0 when no step is counted.
+    A scalar in the values' floating dtype (at least float32; float64 values
+    stay float64); 0 when no step is counted.
 
   Example:
     >>> import jax.numpy as jnp
@@ -62,8 +73,7 @@ def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
     ...                   jnp.array([[1., 0.], [1., 0.]])))
     2.0
   """
-  mask = jnp.asarray(mask, jnp.float32)
-  values = jnp.asarray(values, jnp.float32)
+  values, mask = _as_float(values, mask)
   total = jnp.sum(mask)
   return jnp.where(total > 0, jnp.sum(values * mask) / jnp.maximum(total, 1.0),
                    0.0)
@@ -92,7 +102,7 @@ def masked_sequence_sum(values: jax.Array, mask: jax.Array) -> jax.Array:
     mask: ``[batch, time]``, 1 where a step counts, 0 elsewhere.
 
   Returns:
-    A float32 scalar (0 for an empty batch).
+    A float scalar (float64 for float64 values; 0 for an empty batch).
 
   Example:
     >>> import jax.numpy as jnp
@@ -101,8 +111,7 @@ def masked_sequence_sum(values: jax.Array, mask: jax.Array) -> jax.Array:
     ...                           jnp.array([[1., 1.], [1., 0.]])))
     4.5
   """
-  mask = jnp.asarray(mask, jnp.float32)
-  values = jnp.asarray(values, jnp.float32)
+  values, mask = _as_float(values, mask)
   return jnp.sum(values * mask) / max(values.shape[0], 1)
 
 
@@ -135,7 +144,7 @@ def squared_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array,
     normalization: ``"step_mean"`` (default) or ``"sequence_sum"``.
 
   Returns:
-    A float32 scalar.
+    A float scalar (float64 for float64 inputs, else float32).
 
   Example:
     >>> import jax.numpy as jnp
@@ -165,7 +174,7 @@ def softmax_cross_entropy(logits: jax.Array, targets: jax.Array,
       ``"sequence_sum"`` (nats per sequence, the 2011 release).
 
   Returns:
-    A float32 scalar.
+    A float scalar (float64 for float64 inputs, else float32).
 
   Example:
     >>> import jax.numpy as jnp
