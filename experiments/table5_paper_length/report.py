@@ -51,6 +51,7 @@ def read_grid(directory: pathlib.Path) -> dict:
           "eval_every": config["eval_every"],
           "num_steps": config["num_steps"],
           "diverged_at": np.asarray(leaves[f"leaf_{diverged_index:05d}"]),
+          "seeds": description["seeds"],
           "tag": json.loads(description["tag"])}
 
 
@@ -66,15 +67,18 @@ def summarize(run_dir: pathlib.Path) -> list[dict]:
     grid = read_grid(directory)
     evals = grid["steps_done"] // grid["eval_every"]
     steps = grid["eval_every"] * np.arange(1, evals + 1)
-    for r in range(len(grid["grid"]["learning_rate"])):
+    points = len(grid["grid"]["learning_rate"])
+    for r in range(grid["metrics"]["error"].shape[0]):  # seed-major rows
+      seed, point = grid["seeds"][r // points], r % points
       error = grid["metrics"]["error"][r, :evals]
       loss = grid["metrics"]["loss"][r, :evals]
       exit_error = _first(error, 0.5 * BIASES[problem])
       exit_loss = _first(loss, 0.5 * loss[0]) if evals else None
-      mu0 = grid["grid"]["mu0"][r]
+      mu0 = grid["grid"]["mu0"][point]
       rows.append({
           "problem": problem, "momentum": momentum if mu0 else "sgd",
-          "mu0": round(mu0, 6), "learning_rate": grid["grid"]["learning_rate"][r],
+          "seed": int(seed),
+          "mu0": round(mu0, 6), "learning_rate": grid["grid"]["learning_rate"][point],
           "steps_done": int(grid["steps_done"]),
           "num_steps": int(grid["num_steps"]),
           "diverged_at": int(grid["diverged_at"][r]),
@@ -88,9 +92,9 @@ def summarize(run_dir: pathlib.Path) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-  lines = ["| problem | method | μ0 | ε | updates done | loss first → last | "
+  lines = ["| problem | method | μ0 | ε | seed | updates done | loss first → last | "
            "zero-one error last (min) | error ≤ ½ biases at | loss halved at "
-           "| diverged at |", "|---|---|---|---|---|---|---|---|---|---|"]
+           "| diverged at |", "|---|---|---|---|---|---|---|---|---|---|---|"]
   for r in rows:
     if not r["steps"]:
       continue
@@ -98,7 +102,7 @@ def markdown(rows: list[dict]) -> str:
     unit = "%" if pct != 1.0 else ""
     lines.append(
         f"| {r['problem']} | {r['momentum']} | {r['mu0']:g} | "
-        f"{r['learning_rate']:.0e} | {r['steps_done']:,} / {r['num_steps']:,}"
+        f"{r['learning_rate']:.0e} | {r['seed']} | {r['steps_done']:,} / {r['num_steps']:,}"
         f" | {r['loss'][0]:.4g} → {r['loss'][-1]:.4g} | "
         f"{pct * r['error'][-1]:.4g}{unit} ({pct * min(r['error']):.4g}{unit})"
         f" | {r['leaves_plateau_at'] or 'not yet'} | "
@@ -117,7 +121,8 @@ def plot(rows: list[dict], path: pathlib.Path) -> None:
   for j, problem in enumerate(problems):
     for r in (r for r in rows if r["problem"] == problem and r["steps"]):
       style = {"sgd": ":", "nag": "-", "cm": "--"}[r["momentum"]]
-      label = (f"{r['momentum']} μ0={r['mu0']:g} ε={r['learning_rate']:.0e}")
+      label = (f"{r['momentum']} μ0={r['mu0']:g} ε={r['learning_rate']:.0e}"
+               f" s{r['seed']}")
       for i, key in enumerate(("loss", "error")):
         axes[i, j].plot(r["steps"], r[key], style, label=label)
     axes[1, j].axhline(BIASES[problem], color="k", lw=0.8,
