@@ -1,0 +1,67 @@
+"""The machine line every benchmark prints beside its figures.
+
+Speed figures only mean something with the machine that produced them: a
+kernel tuned for AVX-512's 32 vector registers ran 8x slower than XLA on an
+AVX2 machine (issue 13). :func:`machine_line` reads the CPU model and its
+vector extensions from ``/proc/cpuinfo`` (x86-64 ``flags``, ARM
+``Features``) and the jax/jaxlib versions, e.g.::
+
+  machine: Intel(R) Xeon(R) Processor; x86_64, 2 cores; vector: avx2 fma
+  avx512f avx512bw avx512vl avx512_vnni avx512_bf16 (AVX-512: yes); jax 0.10.2,
+  jaxlib 0.10.2; load average 1.05
+
+Used by ``benchmarks/*.py`` (``import _machine``: the scripts run with
+``benchmarks/`` on ``sys.path``). jax is imported only inside
+:func:`machine_line`, so a benchmark can set process flags first.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+# The extensions that decide what a vectorised kernel can use, in order.
+_X86 = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
+        "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
+_ARM = ("asimd", "asimdhp", "sve", "sve2", "sme", "bf16", "i8mm")
+
+
+def cpu_info() -> dict[str, str]:
+  """``{"model": ..., "vector": ..., "avx512": "yes"|"no"|"n/a"}``."""
+  model, flags = "", set()
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "Processor", "cpu model") and not model:
+          model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+          flags = set(value.split())
+  except OSError:
+    pass
+  if not model:
+    model = platform.processor() or platform.machine() or "unknown CPU"
+  if flags & {"avx", "sse4_2"}:
+    vector = [f for f in _X86 if f in flags]
+    avx512 = "yes" if "avx512f" in flags else "no"
+  else:
+    vector = [f for f in _ARM if f in flags]
+    avx512 = "n/a"
+  return {"model": model, "vector": " ".join(vector) or "unknown",
+          "avx512": avx512}
+
+
+def machine_line() -> str:
+  """One line: CPU model, vector extensions, cores, jax version, load."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jaxlib  # pylint: disable=import-outside-toplevel
+  info = cpu_info()
+  return (f"machine: {info['model']}; {platform.machine()}, "
+          f"{os.cpu_count()} cores; vector: {info['vector']} "
+          f"(AVX-512: {info['avx512']}); jax {jax.__version__}, jaxlib "
+          f"{jaxlib.__version__}; load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+  print(machine_line())
