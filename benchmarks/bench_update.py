@@ -10,7 +10,7 @@ foreach and fused kernels, all in one run. Prints ms per update, the GB/s each
 achieves (bytes it must read and write per update / time), the machine's
 measured memory bandwidth (a donated ``a + b`` on two 400 MB arrays), and the
 ratios, under a line naming the machine (CPU model, vector extensions, jax
-version; ``benchmarks/_machine.py``): the kernel is built with
+version; ``jaxmomentum/_machine.py``): the kernel is built with
 ``-march=native``, so its figures hold for that machine only.
 
 Run (from the repository root, after ``make test`` has built .venv):
@@ -34,8 +34,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-import _machine
 import jaxmomentum as jm
+from jaxmomentum import _machine
 
 F32 = 4  # bytes
 

@@ -1,4 +1,4 @@
-"""The machine line every benchmark prints beside its figures.
+"""The machine line every benchmark and results file prints beside its figures.
 
 Speed figures only mean something with the machine that produced them: a
 kernel tuned for AVX-512's 32 vector registers ran 8x slower than XLA on an
@@ -10,9 +10,9 @@ vector extensions from ``/proc/cpuinfo`` (x86-64 ``flags``, ARM
   avx512f avx512bw avx512vl avx512_vnni avx512_bf16 (AVX-512: yes); jax 0.10.2,
   jaxlib 0.10.2; load average 1.05
 
-Used by ``benchmarks/*.py`` (``import _machine``: the scripts run with
-``benchmarks/`` on ``sys.path``). jax is imported only inside
-:func:`machine_line`, so a benchmark can set process flags first.
+Used by ``benchmarks/*.py`` and the ``reproduce all`` summary. jax is
+imported only inside :func:`machine_line`, so a benchmark can set process
+flags (host device count) first.
 """
 
 from __future__ import annotations
@@ -26,11 +26,25 @@ _X86 = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
 _ARM = ("asimd", "asimdhp", "sve", "sve2", "sme", "bf16", "i8mm")
 
 
-def cpu_info() -> dict[str, str]:
-  """``{"model": ..., "vector": ..., "avx512": "yes"|"no"|"n/a"}``."""
+def cpu_info(path: str = "/proc/cpuinfo") -> dict[str, str]:
+  """The CPU model and the vector extensions that matter for kernels.
+
+  Args:
+    path: a ``/proc/cpuinfo``-format file.
+
+  Returns:
+    ``{"model": str, "vector": space-separated extensions, "avx512":
+    "yes" | "no" | "n/a" (not x86)}``; the model falls back to
+    ``platform.processor()`` where the file is missing.
+
+  Example:
+    >>> from jaxmomentum._machine import cpu_info
+    >>> sorted(cpu_info())
+    ['avx512', 'model', 'vector']
+  """
   model, flags = "", set()
   try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
       for line in f:
         key, _, value = line.partition(":")
         key = key.strip()
@@ -53,7 +67,13 @@ def cpu_info() -> dict[str, str]:
 
 
 def machine_line() -> str:
-  """One line: CPU model, vector extensions, cores, jax version, load."""
+  """One line: CPU model, vector extensions, cores, jax version, load.
+
+  Example:
+    >>> from jaxmomentum._machine import machine_line
+    >>> machine_line().startswith("machine: ")
+    True
+  """
   import jax  # pylint: disable=import-outside-toplevel
   import jaxlib  # pylint: disable=import-outside-toplevel
   info = cpu_info()
