@@ -242,6 +242,35 @@ def small_matmul_rates(iters=880) -> dict[str, tuple[float, float]]:
   return out
 
 
+def layer_loops(repeats=5) -> dict[str, tuple[float, float]]:
+  """(wall s, CPU s) of the package layer's two time loops, alone, per update.
+
+  ``"forward loop"``: ``_recurrence._forward`` (T steps of matmul, tanh and
+  state write); ``"backward loop"``: ``_recurrence._scan_backward`` (the
+  reverse loop and the weight gradients formed after it), each jitted on
+  its own with one output per step (T=80, batch 100, one output).
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from jaxmomentum.models import _recurrence  # pylint: disable=g-import-not-at-top
+  keys = jax.random.split(jax.random.key(0), 5)
+  w = jax.random.normal(keys[0], (HIDDEN, HIDDEN)) / HIDDEN
+  pre = jax.random.normal(keys[1], (LENGTH, BATCH, HIDDEN))
+  x = jax.random.normal(keys[2], (LENGTH, BATCH, INPUTS))
+  w_ho = jax.random.normal(keys[3], (HIDDEN, OUTPUTS))
+  d_out = jax.random.normal(keys[4], (LENGTH, BATCH, OUTPUTS))
+  h0 = jnp.zeros((BATCH, HIDDEN))
+  hs = jnp.tanh(pre)
+  return {
+      "forward loop": _timed_jit(
+          lambda w, pre: _recurrence._forward(w, pre, h0, 1), w, pre,  # pylint: disable=protected-access
+          repeats=repeats),
+      "backward loop": _timed_jit(
+          lambda w, hs, d_out: _recurrence._scan_backward(  # pylint: disable=protected-access
+              1, x, w, h0, w_ho, hs, None, d_out), w, hs, d_out,
+          repeats=repeats)}
+
+
 def check_gradient(pieces) -> float:
   """Max relative difference of the layer's custom_vjp gradient from autodiff."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -442,6 +471,10 @@ def main():
         f" us wall {small['loop'][1]:6.2f} us CPU")
   print(f"forward step without matmul (tanh, write): {small['step'][0]:6.2f}"
         f" us wall {small['step'][1]:6.2f} us CPU")
+  loops = layer_loops()
+  for name, (wall, cpu) in loops.items():
+    print(f"{name + ' of the layer, alone:':42s} {1e3 * wall:6.2f} ms wall "
+          f"{1e3 * cpu:6.2f} ms CPU per update")
   print(f"layer custom_vjp gradient vs autodiff, max relative difference: "
         f"{check_gradient(pieces):.1e}")
 
@@ -541,6 +574,11 @@ def main():
       ("engine: masking, evaluation, chunking", engine - smp),
       ("total (engine chunk, 1 seed)", engine)):
     print(f"  {label:42s} {1e3 * ms:6.2f} ms")
+  in_loops = sum(cpu for _, cpu in loops.values())
+  print(f"  of which the two time loops and weight gradients, timed alone: "
+        f"{1e3 * in_loops:6.2f} ms; the rest of forward + backward "
+        f"(projections, loss, transposes, copies): "
+        f"{1e3 * (bwd - in_loops):6.2f} ms")
   print(f"  of which matmuls at the [100,100] chain rate "
         f"({small['matmul'][1]:.0f} GFLOP/s): {1e3 * matmul_ms:6.2f} ms; at "
         f"the 1024^2 peak: {1e3 * flops / (peak_cpu * 1e9):6.2f} ms")

@@ -168,7 +168,7 @@ def _arguments(factory, args, kwargs) -> dict[str, Any]:
   return bound.arguments
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity
 class FusedUpdate:
   r"""An optimizer step done in one pass per leaf: the explicit CPU opt-in.
 
