@@ -275,3 +275,44 @@ def test_disabled_by_environment(monkeypatch):
   monkeypatch.setenv("JAXMOMENTUM_DISABLE_FUSED", "1")
   assert not _fused.kernels_available()
   assert "JAXMOMENTUM_DISABLE_FUSED" in _fused.fused_kernel_error()
+
+
+_TWO_DEVICES = r"""
+import jax, jax.numpy as jnp, numpy as np, optax
+import jaxmomentum as jm
+assert len(jax.devices()) == 2
+lrs = jnp.array([0.01, 0.02, 0.03, 0.04])
+mesh = jax.sharding.Mesh(np.array(jax.devices()), ("runs",))
+sharded = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs"))
+start = jnp.linspace(-2.0, 2.0, 300_001, dtype=jnp.float32)
+
+def train(lr, fused):
+  opt = jm.FusedUpdate.nag(lr, 0.9) if fused else jm.nag(lr, 0.9)
+  def body(carry, _):
+    p, s = carry
+    g = jax.grad(lambda p: jnp.sum(jnp.log1p((p - 1) ** 2)))(p)
+    return jm.update_and_apply(opt, g, s, p), None
+  return jax.lax.scan(body, (start, opt.init(start)), None, length=10)[0][0]
+
+ours = jax.jit(jax.vmap(lambda lr: train(lr, True)))
+assert "jaxmomentum_Jm" in ours.lower(lrs).as_text()
+got = ours(jax.device_put(lrs, sharded))
+want = jax.jit(jax.vmap(lambda lr: train(lr, False)))(lrs)
+np.testing.assert_allclose(got, want, rtol=2e-5, atol=5e-6)  # float32 rounding
+print("ok")
+"""
+
+
+def test_kernel_on_two_host_devices(tmp_path):
+  """Both devices' programs call the kernel at once, sharing XLA's pool."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  root = os.path.dirname(os.path.dirname(os.path.abspath(jm.__file__)))
+  env = dict(os.environ, JAX_NUM_CPU_DEVICES="2", JAX_PLATFORMS="cpu",
+             PYTHONPATH=os.pathsep.join(
+                 [root, os.environ.get("PYTHONPATH", "")]))
+  result = subprocess.run([sys.executable, "-c", _TWO_DEVICES], env=env,
+                          capture_output=True, text=True, timeout=600,
+                          check=False, cwd=str(tmp_path))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.strip().endswith("ok")
