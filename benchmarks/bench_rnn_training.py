@@ -36,7 +36,7 @@ The host-device count is a process flag, so ``main`` calls
 
 Run (from the repository root, after ``make test`` has built .venv):
 
-    .venv/bin/python benchmarks/bench_rnn_training.py           # ~5 min on 2 idle cores
+    .venv/bin/python benchmarks/bench_rnn_training.py           # ~9 min on 2 shared cores
     .venv/bin/python benchmarks/bench_rnn_training.py --quick   # fewer cases
     .venv/bin/python benchmarks/bench_rnn_training.py --source package
 
