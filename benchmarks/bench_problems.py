@@ -24,7 +24,6 @@ Run (from the repository root):
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
@@ -32,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmomentum import _machine
 from jaxmomentum import problems
 
 
@@ -142,8 +142,8 @@ def main():
   args = parser.parse_args()
   t = measure(args.problem, args.batch, args.hidden, args.iters,
               args.repeats)
-  print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
-        f"jax {jax.__version__}, {platform.machine()}")
+  print(f"# {_machine.machine_line()}")
+  print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()})")
   print(f"{args.problem}, batch {args.batch}, {args.hidden} tanh units; "
         f"ms per iteration inside a jitted scan of {args.iters}, median of "
         f"{args.repeats}")

@@ -1,14 +1,17 @@
 """One optimizer update on N float32 parameters: jaxmomentum vs optax vs torch.
 
 Times a jitted step ``(params, state, grads) -> (params, state)`` (the update
-and ``optax.apply_updates`` in one program, and ``jaxmomentum.update_and_apply``,
-the one-pass kernel, in the "[update_and_apply]" rows) for ``jaxmomentum.cm``, ``nag`` and
+and ``optax.apply_updates`` in one program, and ``jaxmomentum.FusedUpdate``,
+the opt-in one-pass C++ kernel on XLA's thread pool, in the "[FusedUpdate]"
+rows) for ``jaxmomentum.cm``, ``nag`` and
 ``adam`` against ``optax.sgd(momentum, nesterov)`` and ``optax.adam``, with and
 without buffer donation, and against ``torch.optim.SGD`` / ``Adam`` with the
 foreach and fused kernels, all in one run. Prints ms per update, the GB/s each
 achieves (bytes it must read and write per update / time), the machine's
 measured memory bandwidth (a donated ``a + b`` on two 400 MB arrays), and the
-ratios.
+ratios, under a line naming the machine (CPU model, vector extensions, jax
+version; ``jaxmomentum/_machine.py``): the kernel is built with
+``-march=native``, so its figures hold for that machine only.
 
 Run (from the repository root, after ``make test`` has built .venv):
 
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -33,6 +35,7 @@ import jax.numpy as jnp
 import optax
 
 import jaxmomentum as jm
+from jaxmomentum import _machine
 
 F32 = 4  # bytes
 
@@ -69,16 +72,14 @@ def bandwidth_loop(n: int = 100_000_000):
   return loop, 3 * n * F32
 
 
-def optax_loop(opt, n: int, donate: bool, fused: bool = False):
+def optax_loop(opt, n: int, donate: bool):
+  """``opt`` an optax optimizer (two calls) or a ``jm.FusedUpdate``."""
   params = jnp.zeros(n, jnp.float32)
   grads = jnp.full(n, 1e-3, jnp.float32)
   state = opt.init(params)
 
   def step(params, state, grads):
-    if fused:
-      return jm.update_and_apply(opt, grads, state, params)
-    updates, state = opt.update(grads, state, params)
-    return optax.apply_updates(params, updates), state
+    return jm.update_and_apply(opt, grads, state, params)
 
   step = jax.jit(step, donate_argnums=(0, 1) if donate else ())
 
@@ -115,9 +116,9 @@ def main() -> None:
   n = int(args.size)
   iters, repeats = args.iters, args.repeats
 
-  print(f"# {n:,} float32 params; jax {jax.__version__} on "
-        f"{jax.devices()[0].platform}; optax {optax.__version__}; "
-        f"{os.cpu_count()} cores; {platform.processor() or platform.machine()}")
+  print(f"# {_machine.machine_line()}")
+  print(f"# {n:,} float32 params; jax on {jax.devices()[0].platform}; "
+        f"optax {optax.__version__}")
   print(f"# {iters} updates per sample, median of {repeats} interleaved "
         f"rounds; load average {os.getloadavg()[0]:.1f} at start")
 
@@ -135,10 +136,13 @@ def main() -> None:
   ]
   for name, make, nbytes in jax_cases:
     cases[name] = (optax_loop(make(), n, True), nbytes)
-  for name, make, nbytes in jax_cases:
-    if name.startswith("jaxmomentum"):
-      cases[name + " [update_and_apply]"] = (
-          optax_loop(make(), n, True, fused=True), nbytes)
+  fused_cases = [
+      ("jaxmomentum.cm", lambda: jm.FusedUpdate.cm(1e-3, 0.9), sgd_bytes),
+      ("jaxmomentum.nag", lambda: jm.FusedUpdate.nag(1e-3, 0.9), sgd_bytes),
+      ("jaxmomentum.adam", lambda: jm.FusedUpdate.adam(1e-3), adam_bytes),
+  ]
+  for name, make, nbytes in fused_cases:
+    cases[name + " [FusedUpdate]"] = (optax_loop(make(), n, True), nbytes)
   for name, make, nbytes in (jax_cases[1], jax_cases[3]):
     cases[name + " [no donation]"] = (optax_loop(make(), n, False), nbytes)
   try:
@@ -161,9 +165,10 @@ def main() -> None:
   peak_name = "donated a + b (bandwidth)"
   peak = cases[peak_name][1] / seconds[peak_name] / 1e9
   print(f"measured bandwidth (donated a + b, 2 x 400 MB): {peak:.1f} GB/s")
-  print(f"fused CPU kernels: "
+  print(f"FusedUpdate CPU kernels: "
         f"{'on' if jm._fused.kernels_available() else 'off'}"  # pylint: disable=protected-access
-        f" ({jm._fused.fused_kernel_error() or 'compiled'})\n")
+        f" ({jm._fused.fused_kernel_error() or 'compiled'})")
+  print(f"# load average at end {os.getloadavg()[0]:.2f}\n")
   rows = [(k, seconds[k], v[1]) for k, v in cases.items() if k != peak_name]
   by_name = {name: s for name, s, _ in rows}
   print(f"{'optimizer':34s} {'ms/update':>10s} {'GB/s':>7s} {'% peak':>7s}")
@@ -173,11 +178,11 @@ def main() -> None:
 
   print("\nratios (time of ours / time of theirs; < 1 means ours is faster):")
   pairs = [
-      ("jaxmomentum.nag [update_and_apply]", "torch SGD nesterov (fused)"),
-      ("jaxmomentum.cm [update_and_apply]", "torch SGD nesterov (fused)"),
-      ("jaxmomentum.adam [update_and_apply]", "torch Adam (fused)"),
-      ("jaxmomentum.nag [update_and_apply]", "optax.sgd(nesterov)"),
-      ("jaxmomentum.adam [update_and_apply]", "optax.adam"),
+      ("jaxmomentum.nag [FusedUpdate]", "torch SGD nesterov (fused)"),
+      ("jaxmomentum.cm [FusedUpdate]", "torch SGD nesterov (fused)"),
+      ("jaxmomentum.adam [FusedUpdate]", "torch Adam (fused)"),
+      ("jaxmomentum.nag [FusedUpdate]", "optax.sgd(nesterov)"),
+      ("jaxmomentum.adam [FusedUpdate]", "optax.adam"),
       ("jaxmomentum.nag", "optax.sgd(nesterov)"),
       ("jaxmomentum.cm", "optax.sgd(momentum)"),
       ("jaxmomentum.adam", "optax.adam"),
@@ -185,6 +190,9 @@ def main() -> None:
       ("jaxmomentum.nag", "torch SGD nesterov (foreach)"),
       ("jaxmomentum.adam", "torch Adam (fused)"),
       ("jaxmomentum.nag", "jaxmomentum.nag [no donation]"),
+      ("jaxmomentum.nag [FusedUpdate]", "jaxmomentum.nag"),
+      ("jaxmomentum.cm [FusedUpdate]", "jaxmomentum.cm"),
+      ("jaxmomentum.adam [FusedUpdate]", "jaxmomentum.adam"),
   ]
   for ours, theirs in pairs:
     if ours in by_name and theirs in by_name:

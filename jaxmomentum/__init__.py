@@ -14,6 +14,7 @@ from jaxmomentum._alias import adam as adam
 from jaxmomentum._alias import cm as cm
 from jaxmomentum._alias import nag as nag
 from jaxmomentum._alias import rmsprop as rmsprop
+from jaxmomentum._fused import FusedUpdate as FusedUpdate
 from jaxmomentum._fused import update_and_apply as update_and_apply
 from jaxmomentum._momentum import ClassicalMomentumState as ClassicalMomentumState
 from jaxmomentum._momentum import classical_momentum as classical_momentum
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClassicalMomentumState",
+    "FusedUpdate",
     "NesterovMomentumState",
     "ScaleByRmsState",
     "adam",

@@ -16,7 +16,6 @@ import chex
 import optax
 
 from jaxmomentum import _adaptive
-from jaxmomentum import _fused
 from jaxmomentum import _momentum
 from jaxmomentum._validation import check_range
 
@@ -68,10 +67,10 @@ def cm(
     Sutskever, Martens, Dahl & Hinton, ICML 2013, Eqs. 1-2.
   """
   _check_learning_rate(learning_rate)
-  return _fused.with_fused_plan(optax.chain(
+  return optax.chain(
       optax.scale_by_learning_rate(learning_rate),
       _momentum.classical_momentum(momentum, accumulator_dtype),
-  ), _fused.MomentumPlan(learning_rate, momentum, nesterov=False))
+  )
 
 
 def nag(
@@ -116,14 +115,10 @@ def nag(
     Sutskever, Martens, Dahl & Hinton, ICML 2013, Eqs. 3-4.
   """
   _check_learning_rate(learning_rate)
-  opt = optax.chain(
+  return optax.chain(
       optax.scale_by_learning_rate(learning_rate),
       _momentum.nesterov_momentum(momentum, accumulator_dtype),
   )
-  if not _momentum.is_lookahead_exact(momentum):
-    return opt  # the look-ahead correction term is not in the fused kernel
-  return _fused.with_fused_plan(
-      opt, _fused.MomentumPlan(learning_rate, momentum, nesterov=True))
 
 
 def adam(
@@ -170,11 +165,11 @@ def adam(
     Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
   """
   _check_learning_rate(learning_rate)  # b1, b2, eps: in scale_by_adam
-  return _fused.with_fused_plan(optax.chain(
+  return optax.chain(
       _adaptive.scale_by_adam(b1, b2, eps, eps_root, bias_correction,
                               mu_dtype),
       optax.scale_by_learning_rate(learning_rate),
-  ), _fused.AdamPlan(learning_rate, b1, b2, eps, eps_root, bias_correction))
+  )
 
 
 def rmsprop(

@@ -1,8 +1,9 @@
 """Compiling, caching and registering the package's C++ XLA FFI kernels.
 
 One small kernel library backs an opt-in CPU fast path:
-``_csrc/fused_update.cc`` (:func:`jaxmomentum.update_and_apply`). It is compiled with the machine's C++ compiler
-the first time it is needed (a few seconds), cached in
+``_csrc/fused_update.cc`` (:class:`jaxmomentum.FusedUpdate`). It is compiled
+with the machine's C++ compiler (``-march=native``) the first time it is
+needed (a few seconds), cached in
 ``$JAXMOMENTUM_CACHE_DIR`` (default ``~/.cache/jaxmomentum``) under a key of
 its source, its flags, the jax version and the CPU, and registered as XLA
 FFI targets for the CPU. Where a library cannot be built its callers fall

@@ -250,6 +250,7 @@ def test_cli_reproduce_all_writes_every_table(tmp_path, capsys):
   assert "+" in rows[("mem20_80", "0.9N")]["protocol"]  # quick+overrides
   summary = (tmp_path / "results.md").read_text()
   assert "reproduce all" in summary and "Table 3" in summary
+  assert "machine: " in summary and "vector: " in summary  # issue 13
 
 
 # -- Table 5's fidelity choices (issue 12): each an option, defaults kept -----

@@ -3,7 +3,7 @@
 // Through optax's interface (update, then apply_updates) XLA:CPU compiles a
 // momentum step as two loop fusions and moves 7 arrays (read g, v; write v';
 // read p, v', g; write p'). These kernels read g, v, p once and write v', p'
-// once (5 arrays; Adam 7 instead of 10), splitting the work over threads.
+// once (5 arrays; Adam 7 instead of 10), splitting the work over XLA's intra-op thread pool.
 // jaxmomentum/_native.py compiles this file on first use; _fused.py calls it from
 // jaxmomentum.update_and_apply; every operation is written in the order the
 // jnp path of the same optimizer computes it, without contraction into FMAs
@@ -13,8 +13,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <thread>
-#include <vector>
 
 #include "xla/ffi/api/ffi.h"
 
@@ -22,49 +20,50 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-// Elements below which one thread does the whole array (thread start-up
-// costs more than it saves).
-constexpr int64_t kMinPerThread = 1 << 18;
+// Elements below which one task does the whole array (scheduling a task on
+// the pool costs more than it saves).
+constexpr int64_t kMinPerTask = 1 << 16;
 
-template <typename Body>
-void ParallelFor(int64_t n, const Body& body) {
-  if (n <= 0) return;
-  int64_t hw = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  int64_t threads = std::min<int64_t>(hw, std::max<int64_t>(1, n / kMinPerThread));
-  if (threads <= 1) {
-    body(0, n);
-    return;
-  }
-  // Chunks aligned to 16 elements (64 bytes for float32).
-  int64_t per = ((n + threads - 1) / threads + 15) / 16 * 16;
-  std::vector<std::thread> pool;
-  pool.reserve(threads - 1);
-  for (int64_t t = 1; t < threads; ++t) {
-    int64_t lo = std::min(n, t * per), hi = std::min(n, (t + 1) * per);
-    if (lo < hi) pool.emplace_back([&body, lo, hi] { body(lo, hi); });
-  }
-  body(0, std::min(n, per));
-  for (auto& th : pool) th.join();
+// A future that has already failed with an invalid-argument error.
+ffi::Future Failed(const char* message) {
+  ffi::Promise promise;
+  ffi::Future future(promise);
+  promise.SetError(ffi::Error::InvalidArgument(message));
+  return future;
 }
 
-template <bool kNesterov, typename V>
-void MomentumRow(int64_t n, const V* pp, const V* vp, const V* gp, V* po,
-                 V* vo, V mu, V neg_lr, V mu_next) {
-  ParallelFor(n, [=](int64_t lo, int64_t hi) {
-    // Outputs may alias inputs at the same index only (donated buffers):
-    // no dependence between iterations.
-#pragma GCC ivdep
-    for (int64_t i = lo; i < hi; ++i) {
-      V u = gp[i] * neg_lr;
-      V vn = mu * vp[i] + u;
-      vo[i] = vn;
-      if constexpr (kNesterov) {
-        po[i] = pp[i] + (mu_next * vn + u);
-      } else {
-        po[i] = pp[i] + vn;
-      }
+// Runs body(row, lo, hi) over [0, rows * per_row) in contiguous blocks, one
+// block per thread of XLA's intra-op pool (the pool XLA:CPU runs its own
+// parallel loops on; no thread is created here). The first block runs on the
+// calling thread, the others are scheduled on the pool; the returned future
+// completes when every block has. No block waits for another, so a pool of
+// one thread (or none: Schedule then runs the task inline) cannot deadlock.
+// Blocks may span rows: body is called once per (row, part of a block).
+template <typename Body>
+ffi::Future ParallelFor(ffi::ThreadPool pool, int64_t rows, int64_t per_row,
+                        Body body) {
+  const int64_t n = rows * per_row;
+  const int64_t threads = std::max<int64_t>(1, pool.num_threads());
+  const int64_t tasks = std::max<int64_t>(
+      1, std::min<int64_t>(threads, n / kMinPerTask));
+  // Blocks aligned to 16 elements (64 bytes for float32).
+  const int64_t per = ((n + tasks - 1) / tasks + 15) / 16 * 16;
+  ffi::CountDownPromise done(tasks);
+  ffi::Future future(done);
+  auto block = [=](int64_t t) mutable {
+    int64_t lo = std::min(n, t * per), hi = std::min(n, (t + 1) * per);
+    while (lo < hi) {
+      int64_t r = lo / per_row, end = std::min(hi, (r + 1) * per_row);
+      body(r, lo - r * per_row, end - r * per_row);
+      lo = end;
     }
+    done.CountDown();
+  };
+  for (int64_t t = 1; t < tasks; ++t) pool.Schedule([block, t]() mutable {
+    block(t);
   });
+  block(0);
+  return future;
 }
 
 // Under jax.vmap (vmap_method="broadcast_all") every operand gains leading
@@ -74,85 +73,111 @@ void MomentumRow(int64_t n, const V* pp, const V* vp, const V* gp, V* po,
 // coefs = [mu, -lr, mu_next]; nesterov selects the returned update:
 //   u = g * (-lr);  v' = mu * v + u;
 //   CM:  p' = p + v'            NAG: p' = p + (mu_next * v' + u)
+template <bool kNesterov, typename V>
+void MomentumBlock(const V* c, const V* pp, const V* vp, const V* gp, V* po,
+                   V* vo, int64_t lo, int64_t hi) {
+  const V mu = c[0], neg_lr = c[1], mu_next = c[2];
+  // Outputs may alias inputs at the same index only (donated buffers): no
+  // dependence between iterations.
+#pragma GCC ivdep
+  for (int64_t i = lo; i < hi; ++i) {
+    V u = gp[i] * neg_lr;
+    V vn = mu * vp[i] + u;
+    vo[i] = vn;
+    if constexpr (kNesterov) {
+      po[i] = pp[i] + (mu_next * vn + u);
+    } else {
+      po[i] = pp[i] + vn;
+    }
+  }
+}
+
 template <ffi::DataType T>
-ffi::Error MomentumImpl(ffi::Buffer<T> p, ffi::Buffer<T> v, ffi::Buffer<T> g,
-                        ffi::Buffer<T> coefs, ffi::ResultBuffer<T> p_out,
-                        ffi::ResultBuffer<T> v_out, bool nesterov) {
+ffi::Future MomentumImpl(
+    ffi::ThreadPool pool, ffi::Buffer<T> p, ffi::Buffer<T> v, ffi::Buffer<T> g,
+    ffi::Buffer<T> coefs, ffi::ResultBuffer<T> p_out,
+    ffi::ResultBuffer<T> v_out, bool nesterov) {
   using V = ffi::NativeType<T>;
   const int64_t n = p.element_count();
   const int64_t rows = coefs.element_count() / 3;
   if (v.element_count() != n || g.element_count() != n || rows < 1 ||
       coefs.element_count() != 3 * rows || n % rows != 0) {
-    return ffi::Error::InvalidArgument("fused momentum: shape mismatch");
+    return Failed("fused momentum: shape mismatch");
   }
   const int64_t per_row = n / rows;
-  for (int64_t r = 0; r < rows; ++r) {
-    const V* c = coefs.typed_data() + 3 * r;
-    const V mu = c[0], neg_lr = c[1], mu_next = c[2];
+  const V* c = coefs.typed_data();
+  const V* pp = p.typed_data();
+  const V* vp = v.typed_data();
+  const V* gp = g.typed_data();
+  V* po = p_out->typed_data();
+  V* vo = v_out->typed_data();
+  return ParallelFor(pool, rows, per_row, [=](int64_t r, int64_t lo,
+                                              int64_t hi) {
     const int64_t off = r * per_row;
-    const V* pp = p.typed_data() + off;
-    const V* vp = v.typed_data() + off;
-    const V* gp = g.typed_data() + off;
-    V* po = p_out->typed_data() + off;
-    V* vo = v_out->typed_data() + off;
     if (nesterov) {
-      MomentumRow<true>(per_row, pp, vp, gp, po, vo, mu, neg_lr, mu_next);
+      MomentumBlock<true>(c + 3 * r, pp + off, vp + off, gp + off, po + off,
+                          vo + off, lo, hi);
     } else {
-      MomentumRow<false>(per_row, pp, vp, gp, po, vo, mu, neg_lr, mu_next);
+      MomentumBlock<false>(c + 3 * r, pp + off, vp + off, gp + off, po + off,
+                           vo + off, lo, hi);
     }
-  }
-  return ffi::Error::Success();
+  });
 }
 
 // coefs = [b1, b2, bc1, bc2, eps_root, eps, -lr] (bc = 1 - b^t, or 1):
 //   m' = (1 - b1) g + b1 m;  v' = (1 - b2) g g + b2 v;
 //   p' = p + (m' (1 / bc1)) / (sqrt(v' (1 / bc2) + eps_root) + eps) * (-lr)
+template <typename V>
+void AdamBlock(const V* c, const V* pp, const V* mp, const V* vp, const V* gp,
+               V* po, V* mo, V* vo, int64_t lo, int64_t hi) {
+  const V b1 = c[0], b2 = c[1], bc1 = c[2], bc2 = c[3], eps_root = c[4],
+          eps = c[5], neg_lr = c[6];
+  const V one_b1 = V(1) - b1, one_b2 = V(1) - b2;
+  // Divide by the bias corrections once per block, not per element: with
+  // three divisions and a root per element the pass was bound by them (3x
+  // slower); with one of each it is bound by memory.
+  const V inv_bc1 = V(1) / bc1, inv_bc2 = V(1) / bc2;
+  // Outputs may alias inputs at the same index only (donated buffers).
+#pragma GCC ivdep
+  for (int64_t i = lo; i < hi; ++i) {
+    V gi = gp[i];
+    V mn = one_b1 * gi + b1 * mp[i];
+    V vn = one_b2 * (gi * gi) + b2 * vp[i];
+    mo[i] = mn;
+    vo[i] = vn;
+    V u = (mn * inv_bc1) / (std::sqrt(vn * inv_bc2 + eps_root) + eps);
+    po[i] = pp[i] + u * neg_lr;
+  }
+}
+
 template <ffi::DataType T>
-ffi::Error AdamImpl(ffi::Buffer<T> p, ffi::Buffer<T> m, ffi::Buffer<T> v,
-                    ffi::Buffer<T> g, ffi::Buffer<T> coefs,
-                    ffi::ResultBuffer<T> p_out, ffi::ResultBuffer<T> m_out,
-                    ffi::ResultBuffer<T> v_out) {
+ffi::Future AdamImpl(
+    ffi::ThreadPool pool, ffi::Buffer<T> p, ffi::Buffer<T> m, ffi::Buffer<T> v,
+    ffi::Buffer<T> g, ffi::Buffer<T> coefs, ffi::ResultBuffer<T> p_out,
+    ffi::ResultBuffer<T> m_out, ffi::ResultBuffer<T> v_out) {
   using V = ffi::NativeType<T>;
   const int64_t n = p.element_count();
   const int64_t rows = coefs.element_count() / 7;
   if (m.element_count() != n || v.element_count() != n ||
       g.element_count() != n || rows < 1 ||
       coefs.element_count() != 7 * rows || n % rows != 0) {
-    return ffi::Error::InvalidArgument("fused adam: shape mismatch");
+    return Failed("fused adam: shape mismatch");
   }
   const int64_t per_row = n / rows;
-  for (int64_t r = 0; r < rows; ++r) {
+  const V* c = coefs.typed_data();
+  const V* pp = p.typed_data();
+  const V* mp = m.typed_data();
+  const V* vp = v.typed_data();
+  const V* gp = g.typed_data();
+  V* po = p_out->typed_data();
+  V* mo = m_out->typed_data();
+  V* vo = v_out->typed_data();
+  return ParallelFor(pool, rows, per_row, [=](int64_t r, int64_t lo,
+                                              int64_t hi) {
     const int64_t off = r * per_row;
-    const V* c = coefs.typed_data() + 7 * r;
-    const V b1 = c[0], b2 = c[1], bc1 = c[2], bc2 = c[3], eps_root = c[4],
-            eps = c[5], neg_lr = c[6];
-    const V one_b1 = V(1) - b1, one_b2 = V(1) - b2;
-    // Divide by the bias corrections once per call, not per element: with
-    // three divisions and a root per element the pass was bound by them
-    // (3x slower); with one of each it is bound by memory.
-    const V inv_bc1 = V(1) / bc1, inv_bc2 = V(1) / bc2;
-    const V* pp = p.typed_data() + off;
-    const V* mp = m.typed_data() + off;
-    const V* vp = v.typed_data() + off;
-    const V* gp = g.typed_data() + off;
-    V* po = p_out->typed_data() + off;
-    V* mo = m_out->typed_data() + off;
-    V* vo = v_out->typed_data() + off;
-    ParallelFor(per_row, [=](int64_t lo, int64_t hi) {
-      // Outputs may alias inputs at the same index only (donated buffers).
-#pragma GCC ivdep
-      for (int64_t i = lo; i < hi; ++i) {
-        V gi = gp[i];
-        V mn = one_b1 * gi + b1 * mp[i];
-        V vn = one_b2 * (gi * gi) + b2 * vp[i];
-        mo[i] = mn;
-        vo[i] = vn;
-        V u = (mn * inv_bc1) / (std::sqrt(vn * inv_bc2 + eps_root) + eps);
-        po[i] = pp[i] + u * neg_lr;
-      }
-    });
-  }
-  return ffi::Error::Success();
+    AdamBlock(c + 7 * r, pp + off, mp + off, vp + off, gp + off, po + off,
+              mo + off, vo + off, lo, hi);
+  });
 }
 
 }  // namespace
@@ -163,13 +188,13 @@ ffi::Error AdamImpl(ffi::Buffer<T> p, ffi::Buffer<T> m, ffi::Buffer<T> v,
 #define JM_RET(T) .Ret<ffi::Buffer<T>>()
 #define JM_MOMENTUM(NAME, T)                                                 \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(NAME, MomentumImpl<T>,                       \
-      ffi::Ffi::Bind() JM_ARG(T) JM_ARG(T) JM_ARG(T) JM_ARG(T)               \
-          JM_RET(T) JM_RET(T)                                                \
+      ffi::Ffi::Bind().Ctx<ffi::ThreadPool>() JM_ARG(T) JM_ARG(T)            \
+          JM_ARG(T) JM_ARG(T) JM_RET(T) JM_RET(T)                            \
           .Attr<bool>("nesterov"));
 #define JM_ADAM(NAME, T)                                                     \
   XLA_FFI_DEFINE_HANDLER_SYMBOL(NAME, AdamImpl<T>,                           \
-      ffi::Ffi::Bind() JM_ARG(T) JM_ARG(T) JM_ARG(T) JM_ARG(T) JM_ARG(T)     \
-          JM_RET(T) JM_RET(T) JM_RET(T));
+      ffi::Ffi::Bind().Ctx<ffi::ThreadPool>() JM_ARG(T) JM_ARG(T)            \
+          JM_ARG(T) JM_ARG(T) JM_ARG(T) JM_RET(T) JM_RET(T) JM_RET(T));
 
 JM_MOMENTUM(JmMomentumF32, ffi::F32)
 JM_MOMENTUM(JmMomentumF64, ffi::F64)

@@ -147,11 +147,13 @@ def _reproduce(args) -> None:
     tables = [runners["quadratic"](out), runners["table5"](out),
               runners["table2"](out), runners["table3"](out)]
     elapsed = time.perf_counter() - start
+    from jaxmomentum import _machine  # pylint: disable=g-import-not-at-top
     summary = out / "results.md"
     summary.write_text(
         f"# jaxmomentum reproduce all --protocol {args.protocol}\n\n"
         f"Command: `jaxmomentum {' '.join(args.argv)}`; "
-        f"{elapsed / 60:.1f} minutes.\n\n" + "\n".join(t for t in tables if t),
+        f"{elapsed / 60:.1f} minutes.\n\n{_machine.machine_line()}\n\n"
+        + "\n".join(t for t in tables if t),
         encoding="utf-8")
     print(f"all: {elapsed / 60:.1f} minutes; summary in {summary}")
   else:
