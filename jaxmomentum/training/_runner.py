@@ -24,6 +24,8 @@ import numpy as np
 from jaxmomentum._validation import check_int
 from jaxmomentum._validation import check_range
 from jaxmomentum.training import _checkpoint
+from jaxmomentum.training._devices import init_distributed
+from jaxmomentum.training._devices import is_main_process
 from jaxmomentum.training._devices import RUN_AXIS
 from jaxmomentum.training._devices import run_mesh
 from jaxmomentum.training._grid import as_grid
@@ -219,6 +221,7 @@ def run_grid(
     tag: str = "",
     keep_state: bool = False,
     batching: str = "auto",
+    distributed: Optional[Mapping[str, Any]] = None,
 ) -> GridResult:
   """Trains every seed at every grid point in one compiled program.
 
@@ -259,6 +262,14 @@ def run_grid(
       another, each as the standalone program; best on CPU, where batched
       small matmuls cost more CPU time per run), or ``"auto"`` (``"map"`` on
       CPU devices, else ``"vmap"``). The numbers are the same either way.
+    distributed: settings for :func:`jaxmomentum.training.init_distributed`
+      (``coordinator_address``, ``num_processes``, ``process_id``), applied
+      before anything else; every process then calls ``run_grid`` with the
+      same arguments, the runs are sharded over all processes' devices, every
+      process gets the whole result, and only process 0 shows the progress bar
+      (orbax writes a checkpoint's metadata from process 0; ``out_dir`` must
+      be a folder every process sees). ``None``: as the process is (already
+      initialised by ``init_distributed``, or a single process).
 
   Returns:
     A :class:`GridResult` with metrics of shape ``(seeds, points, evals)``.
@@ -272,6 +283,11 @@ def run_grid(
   """
   if not isinstance(trainer, Trainer):
     raise TypeError(f"trainer must come from make_train, got {trainer!r}")
+  if distributed is not None:
+    if not isinstance(distributed, Mapping):
+      raise TypeError("distributed must be a mapping of init_distributed's "
+                      f"arguments, got {type(distributed).__name__}")
+    init_distributed(**distributed)
   check_range("checkpoint_every_s", checkpoint_every_s, 0.0)
   start_time = time.perf_counter()
   config = trainer.config
@@ -308,7 +324,7 @@ def run_grid(
 
   bar = Progress(total=config.num_steps,
                  initial=chunks_done * config.chunk_size, num_runs=num_runs,
-                 enabled=progress)
+                 enabled=progress and is_main_process())
   epc = config.evals_per_chunk
   last_save = time.perf_counter()
   chunks_run = 0
