@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -89,6 +90,51 @@ def test_table5_selects_the_learning_rate_with_the_lowest_final_loss(
     assert cell.learning_rate == pytest.approx(
         float(nag.grid.values["learning_rate"][best]))
     assert cell.ours.mean == pytest.approx(float(error[:, best].mean()))
+
+
+def test_table5_nag_and_cm_in_one_program_equal_separate_grids(tmp_path):
+  """One merged grid per problem, split per momentum type, gives the
+  separate grids' results; the per-momentum checkpoints of the earlier
+  layout are resumed as they are; a checkpoint of another layout in the
+  merged folder is refused, not misread."""
+  protocol = TINY_RNN.replace(problems=("add",), learning_rates=(1e-3,),
+                              seeds=1)
+  logged = []
+  quiet = {**QUIET, "log": logged.append}
+  separate = _rnn_tables.run_grids(protocol, "add", tmp_path / "old",
+                                   merged=False, **quiet)
+  assert sorted(p.name for p in (tmp_path / "old/checkpoints/table5").iterdir()
+                ) == ["add-cm", "add-nag"]
+  # A merged run over the old layout resumes it: nothing is trained again.
+  resumed = _rnn_tables.run_grids(protocol, "add", tmp_path / "old", **quiet)
+  assert "resuming the per-momentum checkpoints" in logged[-3]
+  assert all(r.chunks_run == 0 for r in resumed.values())
+
+  merged = _rnn_tables.run_grids(protocol, "add", tmp_path / "new", **quiet)
+  assert "NAG and CM in one program" in logged[-1]
+  assert [p.name for p in (tmp_path / "new/checkpoints/table5").iterdir()
+          ] == ["add-nag+cm"]
+  assert list(merged) == list(separate) == ["nag", "cm"]
+  for momentum, want in separate.items():
+    got = merged[momentum]
+    assert got.grid.shape == want.grid.shape
+    for name, values in want.grid.values.items():
+      np.testing.assert_array_equal(got.grid.values[name], values)
+    np.testing.assert_array_equal(got.diverged_step, want.diverged_step)
+    for name, values in want.metrics.items():
+      assert got.metrics[name].shape == values.shape
+      if momentum == "nag":  # the same float32 operations
+        np.testing.assert_array_equal(got.metrics[name], values)
+      else:  # XLA may round the CM branch differently (~1 ulp)
+        np.testing.assert_allclose(got.metrics[name], values, rtol=1e-5)
+  # μ0 = 0 is NAG only: 2 NAG columns and 1 CM column.
+  assert merged["nag"].grid.size == 2 and merged["cm"].grid.size == 1
+
+  # An old per-momentum checkpoint where the merged one belongs is refused.
+  shutil.copytree(tmp_path / "old/checkpoints/table5/add-nag",
+                  tmp_path / "moved/checkpoints/table5/add-nag+cm")
+  with pytest.raises(ValueError, match="checkpoint of a different run"):
+    _rnn_tables.run_grids(protocol, "add", tmp_path / "moved", **quiet)
 
 
 def test_rnn_trainer_rejects_unknown_momentum():
