@@ -2,11 +2,15 @@
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+import jaxmomentum
 from jaxmomentum.reproduce import _autoencoder_tables
 from jaxmomentum.reproduce import _paper_values
 from jaxmomentum.reproduce import _protocols
@@ -72,6 +76,30 @@ def test_table5_end_to_end(tmp_path):
   assert len(raw["runs"]) == 4  # (add, mem20) x (NAG, CM)
   nag = next(r for r in raw["runs"] if r["momentum"] == "nag")
   assert np.asarray(nag["metrics"]["error"]).shape == (2, 4, 2)
+
+  # With 2 devices the two problems run side by side, one device each, in
+  # two threads: the same table.
+  code = ("import sys, jax; sys.path.insert(0, sys.argv[1]); "
+          "from test_reproduce_tables import TINY_RNN, QUIET; "
+          "from jaxmomentum.reproduce import _rnn_tables; "
+          "assert jax.device_count() == 2; "
+          "groups = _rnn_tables._placements(TINY_RNN.problems, None); "
+          "assert [(len(d), p) for d, p in groups] == "
+          "[(1, ('add',)), (1, ('mem20',))], groups; "
+          "_rnn_tables.reproduce(TINY_RNN, sys.argv[2], **QUIET)")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(
+      jaxmomentum.__file__)))
+  env = {**os.environ, "JAX_PLATFORMS": "cpu",
+         "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+         "PYTHONPATH": os.pathsep.join(
+             p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+  proc = subprocess.run(
+      [sys.executable, "-c", code, os.path.dirname(__file__),
+       str(tmp_path / "concurrent")], env=env, capture_output=True,
+      text=True, timeout=600, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert ((tmp_path / "concurrent" / "table5.csv").read_text()
+          == (tmp_path / "table5.csv").read_text())
 
 
 def test_table5_selects_the_learning_rate_with_the_lowest_final_loss(
