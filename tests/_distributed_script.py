@@ -18,9 +18,25 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def grid_run():
-  """(trainer, grid, seeds): 2 seeds x 5 points, 3 chunks, one diverging."""
+  """(trainer, grid, seeds): 2 seeds x 5 points, 3 chunks, one diverging.
+
+  The sampler draws from a data argument (a NumPy array: nothing may start
+  JAX's backends before ``jax.distributed``), which ``run_grid`` places on
+  every process's devices.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
   import _training_toy as toy  # pylint: disable=g-import-not-at-top
-  trainer = toy.make_trainer(num_steps=30, eval_every=10, chunk_size=10)
+  from jaxmomentum import training  # pylint: disable=g-import-not-at-top
+
+  def sample(key, batch_size, data):
+    inputs, target = toy.sample(key, batch_size)
+    return inputs * data[0], target * data[1]
+
+  config = training.TrainConfig(num_steps=30, batch_size=8, eval_every=10,
+                                chunk_size=10)
+  trainer = training.make_train(config, toy.init, toy.loss, sample, toy.sgd,
+                                eval_fn=toy.evaluate,
+                                data=np.array([1.0, 1.0], np.float32))
   grid = {"learning_rate": [0.05, 50.0, 0.01, 0.002, 0.02], "momentum": [0.9]}
   return trainer, grid, [0, 1]
 

@@ -42,7 +42,8 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _log(msg: str) -> None:
-  print(msg, file=sys.stderr, flush=True)
+  if _is_main():  # in a multi-process run, process 0 speaks for all
+    print(msg, file=sys.stderr, flush=True)
 
 
 def _protocols(args):

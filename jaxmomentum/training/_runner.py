@@ -169,6 +169,18 @@ class _Placement:
       trainer._compiled[cache_key] = compiled  # pylint: disable=protected-access
     self.init, self.run_chunk = compiled
 
+  def put_replicated(self, tree):
+    """A pytree of arrays, replicated on every device of the mesh (across
+    processes: from each process's host copy, the same in every process)."""
+    if self.replicated.is_fully_addressable:
+      return jax.device_put(tree, self.replicated)
+
+    def put(x):
+      x = np.asarray(x)
+      return jax.make_array_from_callback(x.shape, self.replicated,
+                                          lambda index: x[index])
+    return jax.tree.map(put, tree)
+
   def put(self, x: np.ndarray) -> jax.Array:
     """A host array with the run axis first, sharded over the mesh."""
     x = np.asarray(x)
@@ -303,7 +315,7 @@ def run_grid(
   hparams = {k: placement.put(_pad_rows(np.tile(v, num_seeds), rows))
              for k, v in grid.values.items()}
 
-  data = jax.device_put(trainer.data, placement.replicated)  # once, shared
+  data = placement.put_replicated(trainer.data)  # once, shared
   state = placement.init(run_seeds, hparams)
   metric_shapes = jax.eval_shape(placement.run_chunk, state, hparams, data)[1]
   metrics = {k: np.full((num_runs, config.num_evals), np.nan, v.dtype)
