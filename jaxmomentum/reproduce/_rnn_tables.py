@@ -70,7 +70,7 @@ def make_rnn_trainer(problem, protocol: RNNProtocol, momentum: str, *,
       head="linear" if problem.output_kind == "linear" else "softmax",
       init_recipe=initializers.table4_rnn_init(
           problem.input_scale, output_bias=jnp.asarray(bias)),
-      unroll=getattr(protocol, "unroll", 1) if unroll is None else unroll)
+      unroll=protocol.unroll if unroll is None else unroll)
   dummy = jnp.zeros((1, problem.max_length, problem.in_dim), jnp.float32)
 
   def init_fn(key):
@@ -172,17 +172,33 @@ def plot_problem(path: Path, short_name: str,
 def _placements(problems: tuple[str, ...], concurrent: Optional[bool]
                 ) -> Optional[list[tuple[list, tuple[str, ...]]]]:
   """``None`` (one problem after another on all devices) or, per disjoint
-  group of devices, the problems it runs one after another."""
+  group of devices, the problems it runs one after another.
+
+  Auto (``concurrent=None``): side by side with several problems and
+  devices in one process, unless the devices are CPUs: there a grid already
+  splits evenly over every core (``lax.map`` per device), while whole
+  problems of unequal length (mem-5 is T = 200, the others 80) do not.
+  Problems go to groups longest first, each to the least loaded group.
+  """
   single = jax.process_count() == 1
   if concurrent is None:
-    concurrent = len(problems) > 1 and jax.device_count() > 1 and single
+    concurrent = (len(problems) > 1 and jax.device_count() > 1 and single
+                  and jax.devices()[0].platform != "cpu")
   if not concurrent:
     return None
   if not single:
     raise ValueError("concurrent=True needs a single process; with "
                      "jax.distributed every grid spans all processes")
   groups = training.device_groups(len(problems))
-  return [(group, problems[i::len(groups)]) for i, group in enumerate(groups)]
+  length = {p: problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[p]].max_length
+            for p in problems}
+  load, assigned = [0] * len(groups), [[] for _ in groups]
+  for name in sorted(problems, key=lambda p: -length[p]):
+    i = load.index(min(load))
+    load[i] += length[name] * len(groups[i]) ** -1
+    assigned[i].append(name)
+  return [(group, tuple(p for p in problems if p in names))
+          for group, names in zip(groups, assigned) if names]
 
 
 def run_all_grids(protocol: RNNProtocol, out_dir: Path, *,
@@ -191,7 +207,8 @@ def run_all_grids(protocol: RNNProtocol, out_dir: Path, *,
   """:func:`run_grids` of every problem of ``protocol``, by short name.
 
   With ``concurrent`` (default: when there are several problems and
-  devices, in a single process) the devices are split into disjoint groups
+  devices other than CPUs, in a single process) the devices are split into
+  disjoint groups
   (:func:`jaxmomentum.training.device_groups`), one per problem or fewer,
   and the groups run their problems at the same time, one thread each. The
   results do not depend on it. Interrupted (Ctrl-C), the threads die with
@@ -231,7 +248,7 @@ def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
 
   ``concurrent``: run the problems' grids side by side on disjoint device
   groups (:func:`run_all_grids`; default: when there are several problems
-  and devices). In a multi-process run only process 0 writes.
+  and accelerators). In a multi-process run only process 0 writes.
   """
   out_dir = Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)

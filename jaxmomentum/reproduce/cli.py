@@ -267,8 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
   speed.add_argument("--concurrent-problems", default=None,
                      action=argparse.BooleanOptionalAction,
                      help="run Table 5's problems side by side on disjoint "
-                     "device groups (default: with several devices and "
-                     "problems, in one process)")
+                     "device groups (default: with several GPUs/TPUs and "
+                     "problems, in one process; on CPUs one after another)")
   dist = rep.add_argument_group(
       "multi-process (jax.distributed)",
       "start the same command in every process; unset flags are read from "
