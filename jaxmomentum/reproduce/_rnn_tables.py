@@ -5,10 +5,11 @@ units, Table 4 initialization, centered inputs and targets) is trained with
 μ = 0.9 for the warm-up, then μ0, at every learning rate of the protocol and
 every seed, as one grid per problem (NAG and CM runs side by side in one
 compiled program, the momentum type a per-run switch) through
-:func:`jaxmomentum.training.run_grid`; with several devices and problems,
-the problems' grids run concurrently on disjoint sets of devices. Per column the learning rate with the
-lowest final training loss (mean over seeds, on fresh sequences) is selected
-and its zero-one error reported as mean ± std over seeds.
+:func:`jaxmomentum.training.run_grid`; with several accelerators and
+problems, the problems' grids run concurrently on disjoint sets of devices.
+Per column the learning rate with the lowest final training loss (mean over
+seeds, on fresh sequences) is selected and its zero-one error reported as
+mean ± std over seeds.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def _placements(problems: tuple[str, ...], concurrent: Optional[bool]
   load, assigned = [0] * len(groups), [[] for _ in groups]
   for name in sorted(problems, key=lambda p: -length[p]):
     i = load.index(min(load))
-    load[i] += length[name] * len(groups[i]) ** -1
+    load[i] += length[name] / len(groups[i])
     assigned[i].append(name)
   return [(group, tuple(p for p in problems if p in names))
           for group, names in zip(groups, assigned) if names]
@@ -208,11 +209,11 @@ def run_all_grids(protocol: RNNProtocol, out_dir: Path, *,
 
   With ``concurrent`` (default: when there are several problems and
   devices other than CPUs, in a single process) the devices are split into
-  disjoint groups
-  (:func:`jaxmomentum.training.device_groups`), one per problem or fewer,
-  and the groups run their problems at the same time, one thread each. The
-  results do not depend on it. Interrupted (Ctrl-C), the threads die with
-  the process; every grid resumes from its last checkpoint.
+  disjoint groups (:func:`jaxmomentum.training.device_groups`), one per
+  problem or fewer, and the groups run their problems at the same time,
+  one thread each. The results do not depend on it. Interrupted (Ctrl-C),
+  the threads die with the process; every grid resumes from its last
+  checkpoint.
   """
   placements = _placements(tuple(protocol.problems), concurrent)
   if placements is None:
