@@ -247,7 +247,11 @@ def check_numerics(short_name: str, sizes: Sizes) -> dict:
   # The trainer's own pieces (private): exactly what the program computes.
   loss_fn, sample_fn, init_fn = (trainer._loss_fn, trainer._sample_fn,  # pylint: disable=protected-access
                                  trainer._init_fn)  # pylint: disable=protected-access
-  cpu = jax.devices("cpu")[0]
+  try:
+    cpu = jax.devices("cpu")[0]
+  except RuntimeError as err:  # e.g. JAX_PLATFORMS=cuda
+    return {"problem": short_name, "ok": False,
+            "error": f"no CPU backend to compare with: {err}"}
   with jax.default_device(cpu):
     key = jax.random.key(0)
     params = jax.jit(init_fn)(jax.random.fold_in(key, 1))
@@ -367,6 +371,9 @@ def run(sizes: Sizes, log=print) -> dict:
   for name in sizes.problems:
     r = check_numerics(name, sizes)
     report["numerics"].append(r)
+    if "error" in r:
+      log(f"  {name:6s} FAIL: {r['error']}")
+      continue
     log(f"  {name:6s} default: loss {r['default']['loss_rel_err']:.1e}, "
         f"grads {r['default']['grad_rel_err']:.1e}; highest: loss "
         f"{r['highest']['loss_rel_err']:.1e}, grads "
@@ -449,6 +456,14 @@ def run(sizes: Sizes, log=print) -> dict:
     log(f"  {name:6s} {seconds / 60:7.2f} min  (unroll {row['unroll']}, "
         f"command buffers {row.get('mode', 'default')}; "
         f"{f / seconds / 1e9:.0f} GFLOP/s of matmul work)")
+  at_most = [r for r in report["scaling"] if r["runs"] == max(sizes.runs)]
+  if at_most and max(sizes.runs) > PAPER_RUNS_PER_PROBLEM:
+    bigger = sum(PAPER_UPDATES * PAPER_RUNS_PER_PROBLEM / r["run_updates_per_s"]
+                 for r in at_most)
+    log(f"  (at each problem's {max(sizes.runs)}-run throughput, unroll 1 - "
+        "what running several problems' grids in one batch could reach: "
+        f"{bigger / 60:.2f} min)")
+    report["at_largest_batch_s"] = bigger
   limits = {p: flops / (rates[p] * 1e9) for p in rates}
   log(f"  total  {total / 60:7.2f} min for {', '.join(sizes.problems)} "
       f"(goal for all four: {GOAL_S / 60:.0f} min); matmul-limited: "
