@@ -2,10 +2,11 @@
 
 Two local CPU processes (tests/_distributed_script.py) join a coordinator on
 a free localhost port through ``run_grid(distributed=...)``, each with 2 CPU
-devices, so the run axis is sharded over 4 devices in 2 processes. Every
-process must return exactly (bit for bit) what one process computes here,
-only process 0 shows a progress bar, and the orbax checkpoint they write
-together restores in a single process without training again.
+devices, so the run axis is sharded over 4 devices in 2 processes. They
+resume a checkpoint one process wrote after the first of 3 chunks; every
+process must return exactly (bit for bit) what one uninterrupted process
+computes here, only process 0 shows a progress bar, and the orbax checkpoint
+they write together restores in a single process without training again.
 """
 
 import json
@@ -16,10 +17,12 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 import _distributed_script as script
 import jaxmomentum
 from jaxmomentum import training
+from jaxmomentum.training import _runner
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                       "_distributed_script.py")
@@ -77,18 +80,35 @@ def _assert_same(saved, expected):
     np.testing.assert_array_equal(saved[f"state_{i}"], leaf)
 
 
-def test_grid_over_two_processes_equals_one_process(tmp_path):
+def test_grid_over_two_processes_equals_one_process(tmp_path, monkeypatch):
+  trainer, grid, seeds = script.grid_run()
   out_dir = tmp_path / "run"
+  # One process saves the first of 3 chunks and is interrupted in the
+  # second (the bar is updated before each chunk's checkpoint) ...
+  update = _runner.Progress.update
+  calls = []
+
+  def interrupt_in_second_chunk(self, *args):
+    calls.append(1)
+    if len(calls) == 2:
+      raise KeyboardInterrupt
+    return update(self, *args)
+
+  monkeypatch.setattr(_runner.Progress, "update", interrupt_in_second_chunk)
+  with pytest.raises(KeyboardInterrupt):
+    training.run_grid(trainer, grid, seeds, progress=False, out_dir=out_dir)
+  monkeypatch.setattr(_runner.Progress, "update", update)
+
+  # ... two processes resume its checkpoint and run the other two.
   reports = _run_two_processes(tmp_path / "result.npz", out_dir)
   for i, (report, _) in enumerate(reports):
     assert report == {"process_index": i, "process_count": 2, "devices": 4,
-                      "local_devices": 2, "chunks_run": 3,
+                      "local_devices": 2, "chunks_run": 2,
                       "shape": [2, 5, 3]}
   # Progress: process 0 only (tqdm or the log line both say "update").
   assert "update" in reports[0][1]
   assert "update" not in reports[1][1]
 
-  trainer, grid, seeds = script.grid_run()
   expected = training.run_grid(trainer, grid, seeds, progress=False,
                                keep_state=True)
   assert expected.diverged.any() and not expected.diverged.all()
