@@ -13,6 +13,7 @@ from jaxmomentum._adaptive import ScaleByRmsState as ScaleByRmsState
 from jaxmomentum._alias import adam as adam
 from jaxmomentum._alias import cm as cm
 from jaxmomentum._alias import nag as nag
+from jaxmomentum._alias import nag_or_cm as nag_or_cm
 from jaxmomentum._alias import rmsprop as rmsprop
 from jaxmomentum._fused import FusedUpdate as FusedUpdate
 from jaxmomentum._fused import update_and_apply as update_and_apply
@@ -21,6 +22,7 @@ from jaxmomentum._momentum import classical_momentum as classical_momentum
 from jaxmomentum._momentum import nag_eval_params as nag_eval_params
 from jaxmomentum._momentum import NesterovMomentumState as NesterovMomentumState
 from jaxmomentum._momentum import nesterov_momentum as nesterov_momentum
+from jaxmomentum._momentum import switched_momentum as switched_momentum
 
 __version__ = "0.1.0"
 
@@ -34,11 +36,13 @@ __all__ = [
     "cm",
     "nag",
     "nag_eval_params",
+    "nag_or_cm",
     "nesterov_momentum",
     "problems",
     "rmsprop",
     "scale_by_adam",
     "scale_by_rms",
+    "switched_momentum",
     "schedules",
     "update_and_apply",
 ]

@@ -121,6 +121,50 @@ def nag(
   )
 
 
+def nag_or_cm(
+    learning_rate: ScalarOrSchedule,
+    momentum: ScalarOrSchedule,
+    nesterov: Any,
+    accumulator_dtype: Optional[Any] = None,
+) -> optax.GradientTransformation:
+  r"""NAG (``nesterov=1``) or CM (``nesterov=0``), the switch possibly traced.
+
+  :func:`nag` or :func:`cm` update for update (the same velocity, and the
+  look-ahead update of Eq. 3 selected with ``jnp.where``), so that NAG and CM
+  runs of a grid are one ``vmap`` axis of one compiled program. Evaluate with
+  :func:`jaxmomentum.nag_eval_params`, which returns :math:`\theta_t` for
+  the NAG runs and the params unchanged for the CM runs.
+
+  Args:
+    learning_rate: :math:`\varepsilon_t > 0`, a float, array or schedule.
+    momentum: :math:`\mu_t \in [0, 1]`, a float, array or schedule.
+    nesterov: 1/True (NAG) or 0/False (CM), a scalar or a traced array.
+    accumulator_dtype: dtype of the velocity (``None``: the params' dtype).
+
+  Returns:
+    ``optax.chain(optax.scale_by_learning_rate(learning_rate),
+    switched_momentum(momentum, nesterov))``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, optax, jaxmomentum
+    >>> def first_update(nesterov):
+    ...   opt = jaxmomentum.nag_or_cm(0.1, 0.9, nesterov)
+    ...   state = opt.init(jnp.ones(2))
+    ...   return opt.update(jnp.ones(2), state)[0]
+    >>> jax.vmap(first_update)(jnp.array([1, 0]))  # NAG, then CM
+    Array([[-0.19, -0.19],
+           [-0.1 , -0.1 ]], dtype=float32)
+
+  Reference:
+    Sutskever, Martens, Dahl & Hinton, ICML 2013, Eqs. 1-4.
+  """
+  _check_learning_rate(learning_rate)
+  return optax.chain(
+      optax.scale_by_learning_rate(learning_rate),
+      _momentum.switched_momentum(momentum, nesterov, accumulator_dtype),
+  )
+
+
 def adam(
     learning_rate: ScalarOrSchedule = 1e-3,
     b1: chex.Numeric = 0.9,

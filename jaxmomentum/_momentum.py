@@ -224,6 +224,111 @@ def nesterov_momentum(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+def _check_switch(nesterov: Any) -> None:
+  if callable(nesterov):
+    raise TypeError("nesterov must be a bool, 0/1 or an array of them, not a "
+                    f"schedule; got {nesterov!r}")
+  if isinstance(nesterov, jax.core.Tracer):
+    return
+  values = np.asarray(nesterov)
+  if not (values.dtype == bool or np.issubdtype(values.dtype, np.number)):
+    raise TypeError(f"nesterov must be a bool or 0/1, got {nesterov!r}")
+  if not np.all((values == 0) | (values == 1)):
+    raise ValueError(f"nesterov must be 0 or 1 (or a bool), got {nesterov!r}")
+
+
+def switched_momentum(
+    momentum: ScalarOrSchedule,
+    nesterov: chex.Numeric,
+    accumulator_dtype: Optional[Any] = None,
+) -> optax.GradientTransformation:
+  r"""CM or NAG, chosen by a (possibly traced) switch: one program for both.
+
+  With ``nesterov`` 1 (or True) this is :func:`nesterov_momentum`, with 0 it
+  is :func:`classical_momentum`, update for update: both forms are computed
+  and one is selected with ``jnp.where``, so a ``vmap`` over runs can hold
+  NAG and CM runs side by side in one compiled program (a grid's momentum
+  type becomes a hyperparameter like the learning rate):
+
+  .. math::
+
+    v_{t+1} = \mu_t v_t + u_t, \qquad
+    \Delta_t = \begin{cases} \mu_{t+1} v_{t+1} + u_t & \text{NAG} \\
+    v_{t+1} & \text{CM.} \end{cases}
+
+  The state is a :class:`NesterovMomentumState` for both; a CM run stores
+  ``lookahead_momentum = 0``, so :func:`nag_eval_params` returns its params
+  unchanged (:math:`\theta = \phi - 0 \cdot v`) and NAG runs get
+  :math:`\theta_t = \phi_t - \mu_t v_t`: pass ``nag_eval_params`` as the
+  evaluation params of the whole grid.
+
+  Args:
+    momentum: :math:`\mu_t \in [0, 1]`, a float, array or schedule.
+    nesterov: 1/True for NAG, 0/False for CM: a Python scalar or a scalar
+      array, e.g. traced under ``vmap``.
+    accumulator_dtype: dtype of the velocity (``None``: the params' dtype).
+
+  Returns:
+    An ``optax.GradientTransformation`` with state
+    :class:`NesterovMomentumState`.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, optax, jaxmomentum
+    >>> def run(nesterov):
+    ...   opt = optax.chain(optax.scale_by_learning_rate(0.1),
+    ...                     jaxmomentum.switched_momentum(0.9, nesterov))
+    ...   params = jnp.array([1.0, -2.0])
+    ...   state = opt.init(params)
+    ...   updates, state = opt.update(2 * params, state)
+    ...   return jaxmomentum.nag_eval_params(state, params + updates)
+    >>> jax.vmap(run)(jnp.array([1, 0])).shape  # a NAG and a CM run
+    (2, 2)
+
+  Reference:
+    Sutskever et al. (2013), Eqs. 1-4.
+  """
+  check_range("momentum", momentum, 0.0, 1.0)
+  _check_switch(nesterov)
+  accumulator_dtype = _canonical_dtype(accumulator_dtype)
+  lookahead_is_exact = is_lookahead_exact(momentum)
+
+  def is_nag():
+    return jnp.asarray(nesterov) != 0
+
+  def init_fn(params):
+    mu = _float_scalar(value_at(momentum, 0))
+    return NesterovMomentumState(
+        count=jnp.zeros([], jnp.int32),
+        velocity=optax.tree.zeros_like(params, dtype=accumulator_dtype),
+        lookahead_momentum=jnp.where(is_nag(), mu, jnp.zeros_like(mu)))
+
+  def update_fn(updates, state, params=None):
+    del params
+    nag = is_nag()
+    mu = value_at(momentum, state.count)
+    mu_next = value_at(momentum, optax.safe_increment(state.count))
+    correction = mu - state.lookahead_momentum  # zero unless μ was injected
+    velocity = jax.tree.map(lambda u, v: (mu * v + u).astype(v.dtype),
+                            updates, state.velocity)
+
+    def select(v_new, u, v):
+      nag_update = mu_next * v_new + u
+      if not lookahead_is_exact:
+        nag_update = nag_update + correction * v
+      return jnp.where(nag, nag_update.astype(u.dtype), v_new.astype(u.dtype))
+
+    new_updates = jax.tree.map(select, velocity, updates, state.velocity)
+    lookahead = jnp.asarray(mu_next, state.lookahead_momentum.dtype)
+    new_state = NesterovMomentumState(
+        count=optax.safe_increment(state.count),
+        velocity=velocity,
+        lookahead_momentum=jnp.where(nag, lookahead,
+                                     jnp.zeros_like(lookahead)))
+    return new_updates, new_state
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
 def _is_nag_state(x) -> bool:
   return isinstance(x, NesterovMomentumState)
 

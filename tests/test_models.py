@@ -130,6 +130,20 @@ def _perturbed(params, seed=0, scale=0.3):
       params)
 
 
+def test_rnn_unroll_changes_speed_not_numbers(getkey):
+  x = inputs((3, 9, 4), kind="normal")
+  models_ = [RNN(output_size=2, hidden_size=8, unroll=u) for u in (1, 4)]
+  params = _perturbed(models_[0].init(getkey(), x))
+
+  def loss(p, model):
+    return jnp.sum(model.apply(p, x) ** 2)
+
+  (l1, g1), (l4, g4) = (jax.value_and_grad(loss)(params, m) for m in models_)
+  np.testing.assert_allclose(l4, l1, rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(g4), jax.tree.leaves(g1)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("head,learn_h0", [("linear", False),
                                             ("softmax", True)])
 def test_rnn_forward_matches_numpy(getkey, head, learn_h0):
@@ -233,6 +247,7 @@ def test_vmapped_init_equals_looped_init(getkey, name):
      "output"),
     (lambda: RNN(output_size=1).init(jax.random.key(0), jnp.zeros((5, 2))),
      ValueError, "inputs"),
+    (lambda: RNN(output_size=1, unroll=0), ValueError, "^unroll must be"),
     (lambda: DeepAutoencoder(TINY).init(jax.random.key(0), jnp.zeros((1, 7))),
      ValueError, "inputs"),
 ])

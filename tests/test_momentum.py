@@ -230,3 +230,62 @@ def test_inject_hyperparams_nag_stays_consistent_under_a_mu_schedule():
                                 v_prev, g)
       chex.assert_trees_all_close(v, expected_v, rtol=1e-12, atol=1e-12)
       theta_prev = theta
+
+
+def _trajectory(opt, num_steps=NUM_STEPS):
+  """params, eval params (θ for NAG) and velocity after each update."""
+  params = {"w": jnp.asarray(W0), "b": jnp.asarray(B0)}
+
+  def body(carry, _):
+    params, state = carry
+    updates, state = opt.update(jax.grad(f_jax)(params), state, params)
+    params = optax.apply_updates(params, updates)
+    velocity = jax.tree.leaves(state, is_leaf=lambda s: hasattr(
+        s, "velocity"))
+    velocity = next(s.velocity for s in velocity if hasattr(s, "velocity"))
+    return (params, state), (params, velocity, state)
+
+  _, (phis, velocities, states) = jax.lax.scan(
+      body, (params, opt.init(params)), length=num_steps)
+  return phis, velocities, states
+
+
+@pytest.mark.parametrize("mu_kind", ["schedule", "constant", "traced"])
+def test_nag_or_cm_is_nag_or_cm_update_for_update(mu_kind):
+  """One program, the switch traced per run: NAG runs equal jm.nag, CM runs
+  jm.cm, and nag_eval_params gives θ for NAG runs and φ itself for CM."""
+  with jax.enable_x64(True):
+    mus = {"schedule": lambda mu0: schedules.rnn_warmup_schedule(mu0, 7),
+           "constant": lambda mu0: 0.9,
+           "traced": lambda mu0: mu0}[mu_kind]
+    switches = jnp.array([1, 0, 1, 0])
+    mu0s = jnp.array([0.99, 0.99, 0.5, 0.5], jnp.float64)
+
+    def merged(nesterov, mu0):
+      opt = jm.nag_or_cm(lr_jax, mus(mu0), nesterov)
+      phis, velocities, states = _trajectory(opt)
+      thetas = jax.vmap(jm.nag_eval_params)(states, phis)
+      return phis, velocities, thetas
+
+    got = jax.jit(jax.vmap(merged))(switches, mu0s)
+    for run, (nesterov, mu0) in enumerate(zip(switches, mu0s)):
+      factory = jm.nag if nesterov else jm.cm
+      phis, velocities, states = jax.jit(
+          lambda mu0, f=factory: _trajectory(f(lr_jax, mus(mu0))))(mu0)
+      thetas = (jax.vmap(jm.nag_eval_params)(states, phis) if nesterov
+                else phis)
+      for want, have in zip(jax.tree.leaves((phis, velocities, thetas)),
+                            jax.tree.leaves(got)):
+        np.testing.assert_allclose(have[run], want, rtol=1e-12, atol=1e-13)
+    # The two forms differ here, so the test tells them apart.
+    assert float(jnp.max(jnp.abs(got[0]["w"][0] - got[0]["w"][1]))) > 1e-3
+
+
+def test_nag_or_cm_rejects_a_bad_switch():
+  with pytest.raises(ValueError, match="^nesterov must be 0 or 1"):
+    jm.nag_or_cm(0.1, 0.9, 2)
+  with pytest.raises(TypeError, match="^nesterov must be a bool"):
+    jm.nag_or_cm(0.1, 0.9, lambda t: 1)
+  with pytest.raises(ValueError, match="^momentum must be in"):
+    jm.nag_or_cm(0.1, 1.5, 1)
+  jm.nag_or_cm(0.1, 0.9, True)  # bools are fine

@@ -2,10 +2,15 @@
 
 import csv
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+import jaxmomentum
 from jaxmomentum.reproduce import _autoencoder_tables
 from jaxmomentum.reproduce import _paper_values
 from jaxmomentum.reproduce import _protocols
@@ -72,6 +77,33 @@ def test_table5_end_to_end(tmp_path):
   nag = next(r for r in raw["runs"] if r["momentum"] == "nag")
   assert np.asarray(nag["metrics"]["error"]).shape == (2, 4, 2)
 
+  # With 2 devices the two problems can run side by side, one device each,
+  # in two threads (asked for: on CPUs the default is one after another):
+  # the same table.
+  code = ("import sys, jax; sys.path.insert(0, sys.argv[1]); "
+          "from test_reproduce_tables import TINY_RNN, QUIET; "
+          "from jaxmomentum.reproduce import _rnn_tables; "
+          "assert jax.device_count() == 2; "
+          "assert _rnn_tables._placements(TINY_RNN.problems, None) is None; "
+          "groups = _rnn_tables._placements(TINY_RNN.problems, True); "
+          "assert [(len(d), p) for d, p in groups] == "
+          "[(1, ('add',)), (1, ('mem20',))], groups; "
+          "_rnn_tables.reproduce(TINY_RNN, sys.argv[2], concurrent=True, "
+          "**QUIET)")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(
+      jaxmomentum.__file__)))
+  env = {**os.environ, "JAX_PLATFORMS": "cpu",
+         "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+         "PYTHONPATH": os.pathsep.join(
+             p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+  proc = subprocess.run(
+      [sys.executable, "-c", code, os.path.dirname(__file__),
+       str(tmp_path / "concurrent")], env=env, capture_output=True,
+      text=True, timeout=600, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert ((tmp_path / "concurrent" / "table5.csv").read_text()
+          == (tmp_path / "table5.csv").read_text())
+
 
 def test_table5_selects_the_learning_rate_with_the_lowest_final_loss(
     tmp_path):
@@ -89,6 +121,62 @@ def test_table5_selects_the_learning_rate_with_the_lowest_final_loss(
     assert cell.learning_rate == pytest.approx(
         float(nag.grid.values["learning_rate"][best]))
     assert cell.ours.mean == pytest.approx(float(error[:, best].mean()))
+
+
+def test_table5_nag_and_cm_in_one_program_equal_separate_grids(tmp_path):
+  """One merged grid per problem, split per momentum type, gives the
+  separate grids' results; the per-momentum checkpoints of the earlier
+  layout are resumed as they are; a checkpoint of another layout in the
+  merged folder is refused, not misread."""
+  protocol = TINY_RNN.replace(problems=("add",), learning_rates=(1e-3,),
+                              seeds=1)
+  logged = []
+  quiet = {**QUIET, "log": logged.append}
+  separate = _rnn_tables.run_grids(protocol, "add", tmp_path / "old",
+                                   merged=False, **quiet)
+  assert sorted(p.name for p in (tmp_path / "old/checkpoints/table5").iterdir()
+                ) == ["add-cm", "add-nag"]
+  # A merged run over the old layout resumes it: nothing is trained again.
+  resumed = _rnn_tables.run_grids(protocol, "add", tmp_path / "old", **quiet)
+  assert "resuming the per-momentum checkpoints" in logged[-3]
+  assert all(r.chunks_run == 0 for r in resumed.values())
+
+  merged = _rnn_tables.run_grids(protocol, "add", tmp_path / "new", **quiet)
+  assert "NAG and CM in one program" in logged[-1]
+  assert [p.name for p in (tmp_path / "new/checkpoints/table5").iterdir()
+          ] == ["add-nag+cm"]
+  assert list(merged) == list(separate) == ["nag", "cm"]
+  for momentum, want in separate.items():
+    got = merged[momentum]
+    assert got.grid.shape == want.grid.shape
+    for name, values in want.grid.values.items():
+      np.testing.assert_array_equal(got.grid.values[name], values)
+    np.testing.assert_array_equal(got.diverged_step, want.diverged_step)
+    for name, values in want.metrics.items():
+      assert got.metrics[name].shape == values.shape
+      if momentum == "nag":  # the same float32 operations
+        np.testing.assert_array_equal(got.metrics[name], values)
+      else:  # XLA may round the CM branch differently (~1 ulp)
+        np.testing.assert_allclose(got.metrics[name], values, rtol=1e-5)
+  # μ0 = 0 is NAG only: 2 NAG columns and 1 CM column.
+  assert merged["nag"].grid.size == 2 and merged["cm"].grid.size == 1
+
+  # An old per-momentum checkpoint where the merged one belongs is refused.
+  shutil.copytree(tmp_path / "old/checkpoints/table5/add-nag",
+                  tmp_path / "moved/checkpoints/table5/add-nag+cm")
+  with pytest.raises(ValueError, match="checkpoint of a different run"):
+    _rnn_tables.run_grids(protocol, "add", tmp_path / "moved", **quiet)
+
+
+def test_table5_problems_are_balanced_over_device_groups(monkeypatch):
+  monkeypatch.setattr(_rnn_tables.training, "device_groups",
+                      lambda n: [["d0"], ["d1"], ["d2", "d3"]][:n])
+  placements = _rnn_tables._placements(("add", "mul", "mem5", "mem20"), True)
+  # mem-5 (T = 200) alone; the T = 80 rows share the rest, the pair on the
+  # group with two devices.
+  assert placements == [(["d0"], ("mem5",)), (["d1"], ("add",)),
+                        (["d2", "d3"], ("mul", "mem20"))]
+  assert _rnn_tables._placements(("add",), None) is None
 
 
 def test_rnn_trainer_rejects_unknown_momentum():
@@ -227,6 +315,24 @@ def test_cli_rejects_bad_knobs(capsys, tmp_path):
   with pytest.raises(SystemExit):
     cli.main(["reproduce", "table9"])
   assert "invalid choice" in capsys.readouterr().err
+
+
+def test_cli_rejects_bad_speed_and_process_flags(tmp_path, monkeypatch):
+  for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES",
+               "JAX_PROCESS_ID"):
+    monkeypatch.delenv(name, raising=False)
+  out = str(tmp_path / "out")
+  with pytest.raises(SystemExit, match="--unroll must be >= 1"):
+    cli.main(["reproduce", "table5", "--unroll", "0", "--out", out])
+  with pytest.raises(SystemExit, match="process_id must be"):
+    cli.main(["reproduce", "table5", "--out", out, "--coordinator-address",
+              "localhost:1234", "--num-processes", "2", "--process-id", "2"])
+  monkeypatch.setenv("JAX_NUM_PROCESSES", "x")
+  with pytest.raises(SystemExit, match="JAX_NUM_PROCESSES must be"):
+    cli.main(["reproduce", "table5", "--out", out])
+  with pytest.raises(SystemExit):
+    cli.main(["reproduce", "table5", "--command-buffers", "graphs"])
+  assert not (tmp_path / "out").exists()
 
 
 def test_cli_reproduce_all_writes_every_table(tmp_path, capsys):

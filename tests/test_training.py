@@ -534,3 +534,78 @@ def test_run_grid_compiles_the_data_as_an_argument_not_a_constant():
   # 60,000 numbers as a constant take far more than 100k characters.
   assert program_chars(closed, None) > 200_000
   assert program_chars(passed, data) < 100_000
+
+
+# -- multi-process settings, device groups, command buffers -------------------
+
+@pytest.fixture
+def no_distributed_env(monkeypatch):
+  for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES",
+               "JAX_PROCESS_ID"):
+    monkeypatch.delenv(name, raising=False)
+  return monkeypatch
+
+
+def test_init_distributed_checks_its_settings(no_distributed_env):
+  jax.devices()  # the backend is up in this process: too late to join
+  assert training.init_distributed() is False  # nothing asked for
+  assert training.is_main_process()
+  with pytest.raises(ValueError, match="^coordinator_address must be"):
+    training.init_distributed("localhost", 2, 0)
+  with pytest.raises(ValueError, match="^process_id must be"):
+    training.init_distributed("localhost:1234", 2, 2)
+  with pytest.raises(ValueError, match="^num_processes must be"):
+    training.init_distributed("localhost:1234", 0, 0)
+  with pytest.raises(RuntimeError, match="before any JAX computation"):
+    training.init_distributed("localhost:1234", 2, 0)
+  # Unset arguments come from the standard environment variables.
+  no_distributed_env.setenv("JAX_NUM_PROCESSES", "two")
+  with pytest.raises(ValueError, match="^JAX_NUM_PROCESSES must be"):
+    training.init_distributed("localhost:1234")
+  no_distributed_env.setenv("JAX_NUM_PROCESSES", "2")
+  no_distributed_env.setenv("JAX_PROCESS_ID", "3")
+  with pytest.raises(ValueError, match="^process_id must be"):
+    training.init_distributed("localhost:1234")
+
+
+def test_run_grid_rejects_bad_distributed_settings(trainer,
+                                                   no_distributed_env):
+  with pytest.raises(TypeError, match="^distributed must be a mapping"):
+    training.run_grid(trainer, {"learning_rate": [0.1], "momentum": [0.9]},
+                      1, progress=False, distributed="localhost:1234")
+  with pytest.raises(ValueError, match="^process_id must be"):
+    training.run_grid(trainer, {"learning_rate": [0.1], "momentum": [0.9]},
+                      1, progress=False,
+                      distributed={"coordinator_address": "localhost:1",
+                                   "num_processes": 2, "process_id": 7})
+
+
+def test_device_groups_are_disjoint_and_cover_the_devices():
+  devices = list(range(7))  # anything with an identity will do
+  groups = training.device_groups(3, devices)
+  assert [len(g) for g in groups] == [3, 2, 2]
+  assert sum(groups, []) == devices
+  assert training.device_groups(10, devices[:2]) == [[0], [1]]
+  assert sum(training.device_groups(2), []) == jax.devices()
+  with pytest.raises(ValueError, match="^num_groups must be"):
+    training.device_groups(0)
+
+
+def test_use_command_buffers(monkeypatch):
+  jax.devices()
+  monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+  assert training.use_command_buffers("default") == (
+      "--xla_cpu_enable_fast_math=false")  # XLA's default: untouched
+  with pytest.raises(ValueError, match="^mode must be one of"):
+    training.use_command_buffers("graphs")
+  with pytest.raises(RuntimeError, match="before any JAX computation"):
+    training.use_command_buffers("while")
+  monkeypatch.setattr(training._devices, "_backends_initialized",  # pylint: disable=protected-access
+                      lambda: False)
+  flags = training.use_command_buffers("while")
+  assert flags.split() == ["--xla_cpu_enable_fast_math=false",
+                           "--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL",
+                           "--xla_gpu_graph_min_graph_size=1"]
+  # Switching modes replaces the earlier mode's flags.
+  assert training.use_command_buffers("off").split() == [
+      "--xla_cpu_enable_fast_math=false", "--xla_gpu_enable_command_buffer="]

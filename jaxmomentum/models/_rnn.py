@@ -77,6 +77,11 @@ class RNN(nn.Module):
     init_recipe: the initializers (:class:`~jaxmomentum.initializers.RNNInit`).
     learn_initial_state: learn :math:`h_0` (else it is zero).
     param_dtype: dtype of the parameters.
+    unroll: time steps per iteration of the forward and backward time loops
+      (``lax.scan``'s ``unroll``), a positive int; the same numbers up to
+      float rounding. Larger values mean fewer loop iterations (on a GPU,
+      fewer kernel launches and loop-condition round trips per sequence) and
+      longer compiles; ``benchmarks/bench_table5_gpu.py`` measures it.
 
   Example:
     >>> import jax, jax.numpy as jnp
@@ -101,10 +106,12 @@ class RNN(nn.Module):
   init_recipe: initializers.RNNInit = initializers.table4_rnn_init()
   learn_initial_state: bool = False
   param_dtype: Any = jnp.float32
+  unroll: int = 1
 
   def __post_init__(self):
     check_int("output_size", self.output_size, 1)
     check_int("hidden_size", self.hidden_size, 1)
+    check_int("unroll", self.unroll, 1)
     if self.head not in _HEADS:
       raise ValueError(f"head must be one of {_HEADS}, got {self.head!r}")
     super().__post_init__()
@@ -138,7 +145,7 @@ class RNN(nn.Module):
     # cheap, while an einsum that also transposes its output costs more than
     # the whole forward recurrence on XLA:CPU (benchmarks/RESULTS.md).
     hs, outputs = tanh_rnn(jnp.swapaxes(inputs, 0, 1), w_ih, b_h, w_hh, h0,
-                           w_ho)                            # [time, batch, .]
+                           w_ho, unroll=self.unroll)        # [time, batch, .]
     self.sow("intermediates", "hidden_states", hs)
     outputs = jnp.swapaxes(outputs, 0, 1) + b_o
     if self.head == "softmax":

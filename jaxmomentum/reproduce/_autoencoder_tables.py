@@ -158,11 +158,11 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
         num_final_steps=protocol.finetune_steps)
 
   if mu_max is None:
-    def optimizer_factory(learning_rate, mu_max):
-      return optimizer(learning_rate, momentum_schedule(mu_max))
+    def optimizer_factory(learning_rate, mu_max, **switch):  # nesterov
+      return optimizer(learning_rate, momentum_schedule(mu_max), **switch)
   else:
-    def optimizer_factory(learning_rate):
-      return optimizer(learning_rate, momentum_schedule(mu_max))
+    def optimizer_factory(learning_rate, **switch):
+      return optimizer(learning_rate, momentum_schedule(mu_max), **switch)
 
   return training.make_train(
       protocol.train_config(), init_fn, loss_fn, sample_fn, optimizer_factory,

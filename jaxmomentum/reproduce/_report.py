@@ -184,9 +184,15 @@ def with_paper_cells(cells: Sequence[Cell], table: str,
 def write_outputs(out_dir: Path, name: str, title: str, cells: Sequence[Cell],
                   protocol, notes: Sequence[str], runs: Sequence[dict]
                   ) -> tuple[str, list[Path]]:
-  """Writes ``NAME.md``, ``NAME.csv`` and ``NAME.json``; returns the table."""
-  out_dir.mkdir(parents=True, exist_ok=True)
+  """Writes ``NAME.md``, ``NAME.csv`` and ``NAME.json``; returns the table.
+
+  In a multi-process run (``jax.distributed``) only process 0 writes; the
+  others get the table and no paths.
+  """
   table = markdown(cells, title, notes)
+  if not writes_files():
+    return table, []
+  out_dir.mkdir(parents=True, exist_ok=True)
   paths = [out_dir / f"{name}.md", out_dir / f"{name}.csv",
            out_dir / f"{name}.json"]
   paths[0].write_text(table, encoding="utf-8")
@@ -197,8 +203,17 @@ def write_outputs(out_dir: Path, name: str, title: str, cells: Sequence[Cell],
   return table, paths
 
 
+def writes_files() -> bool:
+  """Whether this process writes tables and figures: process 0 only."""
+  from jaxmomentum.training import is_main_process  # pylint: disable=import-outside-toplevel
+  return is_main_process()
+
+
 def pyplot():
-  """matplotlib's pyplot on the Agg backend, or ``None`` if not installed."""
+  """matplotlib's pyplot on the Agg backend, or ``None`` if not installed or
+  in a process other than process 0 (which draws no figures)."""
+  if not writes_files():
+    return None
   try:
     import matplotlib  # pylint: disable=import-outside-toplevel
   except ImportError:

@@ -3,18 +3,23 @@
 For each problem, momentum type and μ0, the RNN of Section 4 (100 tanh
 units, Table 4 initialization, centered inputs and targets) is trained with
 μ = 0.9 for the warm-up, then μ0, at every learning rate of the protocol and
-every seed, as one grid per (problem, momentum type) through
-:func:`jaxmomentum.training.run_grid`. Per column the learning rate with the
-lowest final training loss (mean over seeds, on fresh sequences) is selected
-and its zero-one error reported as mean ± std over seeds.
+every seed, as one grid per problem (NAG and CM runs side by side in one
+compiled program, the momentum type a per-run switch) through
+:func:`jaxmomentum.training.run_grid`; with several accelerators and
+problems, the problems' grids run concurrently on disjoint sets of devices.
+Per column the learning rate with the lowest final training loss (mean over
+seeds, on fresh sequences) is selected and its zero-one error reported as
+mean ± std over seeds.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+import threading
 from typing import Callable, NamedTuple, Optional
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -65,8 +70,14 @@ class RNNTask(NamedTuple):
   eval_fn: Callable
 
 
-def rnn_task(problem, protocol: RNNProtocol) -> RNNTask:
-  """The model, data, loss and metrics of ``problem`` (Section 4, Table 4)."""
+def rnn_task(problem, protocol: RNNProtocol, *,
+             unroll: Optional[int] = None) -> RNNTask:
+  """The model, data, loss and metrics of ``problem`` (Section 4, Table 4).
+
+  ``unroll``: time steps per iteration of the RNN's loops (default
+  ``protocol.unroll``); a speed knob, the numbers stay the same up to float
+  rounding.
+  """
   bias = output_bias(problem, protocol.output_bias, protocol.center)
   input_scale = (problem.input_scale if protocol.input_scale is None
                  else protocol.input_scale)
@@ -74,7 +85,8 @@ def rnn_task(problem, protocol: RNNProtocol) -> RNNTask:
       output_size=problem.out_dim, hidden_size=protocol.hidden_size,
       head="linear" if problem.output_kind == "linear" else "softmax",
       init_recipe=initializers.table4_rnn_init(
-          input_scale, output_bias=jnp.asarray(bias)))
+          input_scale, output_bias=jnp.asarray(bias)),
+      unroll=protocol.unroll if unroll is None else unroll)
   dummy = jnp.zeros((1, problem.max_length, problem.in_dim), jnp.float32)
   normalization = protocol.loss_normalization
 
@@ -97,15 +109,21 @@ def rnn_task(problem, protocol: RNNProtocol) -> RNNTask:
   return RNNTask(init_fn, sample_fn, loss_fn, eval_fn)
 
 
-def make_rnn_trainer(problem, protocol: RNNProtocol, momentum: str
-                     ) -> training.Trainer:
-  """The trainer of one (problem, momentum type) grid over (μ0, ε)."""
-  init_fn, sample_fn, loss_fn, eval_fn = rnn_task(problem, protocol)
+def make_rnn_trainer(problem, protocol: RNNProtocol, momentum: str, *,
+                     unroll: Optional[int] = None) -> training.Trainer:
+  """The trainer of one problem's grid over (μ0, ε).
+
+  ``momentum``: ``"nag"``, ``"cm"``, or ``"nag+cm"`` (both in one program:
+  the grid then also has a ``nesterov`` hyperparameter, 1 for NAG runs, 0
+  for CM runs). ``unroll``: as in :func:`rnn_task`.
+  """
+  init_fn, sample_fn, loss_fn, eval_fn = rnn_task(problem, protocol,
+                                                  unroll=unroll)
   optimizer = _momentum_types.optimizer(momentum)
 
-  def optimizer_factory(learning_rate, mu0):
+  def optimizer_factory(learning_rate, mu0, **switch):  # switch: nesterov
     return optimizer(learning_rate, schedules.rnn_warmup_schedule(
-        mu0, protocol.warmup_steps, protocol.warmup_momentum))
+        mu0, protocol.warmup_steps, protocol.warmup_momentum), **switch)
 
   return training.make_train(
       protocol.train_config(), init_fn, loss_fn, sample_fn, optimizer_factory,
@@ -132,8 +150,15 @@ def _tag(protocol: RNNProtocol, problem, momentum: str) -> str:
 
 def run_grids(protocol: RNNProtocol, short_name: str, out_dir: Path, *,
               progress: bool = True, checkpoint_every_s: float = 30.0,
-              log=print) -> dict[str, training.GridResult]:
-  """The NAG and CM grids of one problem; resumes from ``out_dir``."""
+              log=print, merged: bool = True, devices=None
+              ) -> dict[str, training.GridResult]:
+  """The NAG and CM grids of one problem; resumes from ``out_dir``.
+
+  ``merged``: NAG and CM as one program (checkpoints in
+  ``checkpoints/table5/<problem>-nag+cm``), else one per type (in
+  ``<problem>-nag`` and ``<problem>-cm``; an existing checkpoint of that
+  layout is resumed that way either way). ``devices``: default all.
+  """
   problem = problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[short_name]]
   return _momentum_types.run_momentum_grids(
       f"Table 5, {problem.name}",
@@ -142,7 +167,8 @@ def run_grids(protocol: RNNProtocol, short_name: str, out_dir: Path, *,
       lambda momentum: (out_dir / "checkpoints" / "table5" /
                         f"{short_name}-{momentum}"),
       lambda momentum: _tag(protocol, problem, momentum),
-      progress=progress, checkpoint_every_s=checkpoint_every_s, log=log)
+      progress=progress, checkpoint_every_s=checkpoint_every_s, log=log,
+      merged=merged, devices=devices)
 
 
 def cells_for(short_name: str, results: dict[str, training.GridResult]
@@ -182,16 +208,94 @@ def plot_problem(path: Path, short_name: str,
       f"Table 5, {problem.name}: mean and min-max over seeds")
 
 
+def _placements(problems: tuple[str, ...], concurrent: Optional[bool]
+                ) -> Optional[list[tuple[list, tuple[str, ...]]]]:
+  """``None`` (one problem after another on all devices) or, per disjoint
+  group of devices, the problems it runs one after another.
+
+  Auto (``concurrent=None``): side by side with several problems and
+  devices in one process, unless the devices are CPUs: there a grid already
+  splits evenly over every core (``lax.map`` per device), while whole
+  problems of unequal length (mem-5 is T = 200, the others 80) do not.
+  Problems go to groups longest first, each to the least loaded group.
+  """
+  single = jax.process_count() == 1
+  if concurrent is None:
+    concurrent = (len(problems) > 1 and jax.device_count() > 1 and single
+                  and jax.devices()[0].platform != "cpu")
+  if not concurrent:
+    return None
+  if not single:
+    raise ValueError("concurrent=True needs a single process; with "
+                     "jax.distributed every grid spans all processes")
+  groups = training.device_groups(len(problems))
+  length = {p: problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[p]].max_length
+            for p in problems}
+  load, assigned = [0] * len(groups), [[] for _ in groups]
+  for name in sorted(problems, key=lambda p: -length[p]):
+    i = load.index(min(load))
+    load[i] += length[name] / len(groups[i])
+    assigned[i].append(name)
+  return [(group, tuple(p for p in problems if p in names))
+          for group, names in zip(groups, assigned) if names]
+
+
+def run_all_grids(protocol: RNNProtocol, out_dir: Path, *,
+                  concurrent: Optional[bool] = None, **kwargs
+                  ) -> dict[str, dict[str, training.GridResult]]:
+  """:func:`run_grids` of every problem of ``protocol``, by short name.
+
+  With ``concurrent`` (default: when there are several problems and
+  devices other than CPUs, in a single process) the devices are split into
+  disjoint groups (:func:`jaxmomentum.training.device_groups`), one per
+  problem or fewer, and the groups run their problems at the same time,
+  one thread each. The results do not depend on it. Interrupted (Ctrl-C),
+  the threads die with the process; every grid resumes from its last
+  checkpoint.
+  """
+  placements = _placements(tuple(protocol.problems), concurrent)
+  if placements is None:
+    return {name: run_grids(protocol, name, out_dir, **kwargs)
+            for name in protocol.problems}
+  results, errors = {}, []
+
+  def work(devices, names):
+    try:
+      for name in names:
+        results[name] = run_grids(protocol, name, out_dir, devices=devices,
+                                  **kwargs)
+    except BaseException as err:  # pylint: disable=broad-except
+      errors.append(err)
+
+  threads = [threading.Thread(target=work, args=placement, daemon=True,
+                              name=f"table5-{'+'.join(placement[1])}")
+             for placement in placements]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    while thread.is_alive():  # a timeout keeps the main thread interruptible
+      thread.join(timeout=0.5)
+  if errors:
+    raise errors[0]
+  return {name: results[name] for name in protocol.problems}
+
+
 def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
-              checkpoint_every_s: float = 30.0, log=print
-              ) -> tuple[str, list[Path]]:
-  """Runs Table 5 for ``protocol.problems``; writes table, CSV, JSON, PNGs."""
+              checkpoint_every_s: float = 30.0, log=print,
+              concurrent: Optional[bool] = None) -> tuple[str, list[Path]]:
+  """Runs Table 5 for ``protocol.problems``; writes table, CSV, JSON, PNGs.
+
+  ``concurrent``: run the problems' grids side by side on disjoint device
+  groups (:func:`run_all_grids`; default: when there are several problems
+  and accelerators). In a multi-process run only process 0 writes.
+  """
   out_dir = Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   cells, runs, figures = [], [], []
-  for short_name in protocol.problems:
-    results = run_grids(protocol, short_name, out_dir, progress=progress,
-                        checkpoint_every_s=checkpoint_every_s, log=log)
+  all_results = run_all_grids(protocol, out_dir, concurrent=concurrent,
+                              progress=progress,
+                              checkpoint_every_s=checkpoint_every_s, log=log)
+  for short_name, results in all_results.items():
     problem_cells, selected = cells_for(short_name, results)
     cells += problem_cells
     for momentum, result in results.items():

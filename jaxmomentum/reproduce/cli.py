@@ -7,11 +7,19 @@ paper's in every cell (Markdown, CSV, JSON, PNG under ``--out``).
 default) a documented reduction; ``--steps``, ``--seeds``, ``--problems``,
 ``--learning-rates`` and ``--mu`` override single knobs of either. Runs
 checkpoint under ``--out`` and resume when re-run with the same ``--out``.
+
+Several processes (machines) share one reproduction through JAX's
+multi-process runtime: start the same command in each with
+``--coordinator-address HOST:PORT --num-processes N --process-id I`` (or
+``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``) and a
+``--out`` every process sees; the grids are sharded over all processes'
+devices and process 0 alone writes tables, figures and progress.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import warnings
@@ -34,7 +42,8 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _log(msg: str) -> None:
-  print(msg, file=sys.stderr, flush=True)
+  if _is_main():  # in a multi-process run, process 0 speaks for all
+    print(msg, file=sys.stderr, flush=True)
 
 
 def _protocols(args):
@@ -64,6 +73,8 @@ def _protocols(args):
                       input_scale=args.input_scale,
                       output_bias=args.output_bias,
                       center=False if args.no_center else None)
+    if args.unroll is not None:  # a speed knob: the protocol keeps its name
+      rnn = dataclasses.replace(rnn, unroll=args.unroll)
     autoencoder = autoencoder.replace(
         num_steps=args.steps, seeds=args.seeds,
         learning_rates=args.learning_rates, mu_maxes=args.mu,
@@ -73,8 +84,15 @@ def _protocols(args):
   return rnn, autoencoder, rnn_problems, ae_problems
 
 
+def _is_main() -> bool:
+  from jaxmomentum import training  # pylint: disable=import-outside-toplevel
+  return training.is_main_process()
+
+
 def _report(name: str, table: str, paths: Sequence[Path], start: float
             ) -> None:
+  if not _is_main():
+    return
   print(table)
   print(f"{name}: wrote ({time.perf_counter() - start:.1f} s):")
   for path in paths:
@@ -95,6 +113,8 @@ def _timed(name: str, fn: Callable[[Path], tuple[str, Any]]
 
 def _run_quadratic(out: Path) -> str:
   from jaxmomentum.reproduce import _quadratic  # pylint: disable=import-outside-toplevel
+  if not _is_main():  # seconds of one device's work: process 0 alone
+    return ""
   return _timed("quadratic", _quadratic.reproduce)(out)
 
 
@@ -110,8 +130,8 @@ def _runners(args) -> dict[str, Callable[[Path], str]]:
   def table5(out):
     if rnn_problems == ():
       return _skip("table5", "--problems names no Table 5 row")
-    return _timed("table5",
-                  lambda o: _rnn_tables.reproduce(rnn, o, **common))(out)
+    return _timed("table5", lambda o: _rnn_tables.reproduce(
+        rnn, o, concurrent=args.concurrent_problems, **common))(out)
 
   def autoencoder_target(name, fn):
     def run(out):
@@ -147,6 +167,8 @@ def _reproduce(args) -> None:
     tables = [runners["quadratic"](out), runners["table5"](out),
               runners["table2"](out), runners["table3"](out)]
     elapsed = time.perf_counter() - start
+    if not _is_main():
+      return
     from jaxmomentum import _machine  # pylint: disable=g-import-not-at-top
     summary = out / "results.md"
     summary.write_text(
@@ -179,6 +201,19 @@ def _demo(args) -> None:
   _report("table5 slice", table, paths, t5)
   print(f"demo: {time.perf_counter() - start:.0f} s. The full command line: "
         "jaxmomentum reproduce --help")
+
+
+def _start_runtime(args) -> None:
+  """Command buffers and jax.distributed: both before JAX starts."""
+  from jaxmomentum import training  # pylint: disable=import-outside-toplevel
+  if args.unroll is not None and args.unroll < 1:
+    raise SystemExit(f"error: --unroll must be >= 1, got {args.unroll}")
+  try:
+    training.use_command_buffers(args.command_buffers)
+    training.init_distributed(args.coordinator_address, args.num_processes,
+                              args.process_id)
+  except (TypeError, ValueError, RuntimeError) as err:
+    raise SystemExit(f"error: {err}") from err
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,6 +284,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between checkpoints (default 30)")
   rep.add_argument("--no-progress", action="store_true",
                    help="no progress bars")
+  speed = rep.add_argument_group(
+      "speed", "how the runs are laid out; the numbers do not change")
+  speed.add_argument("--unroll", type=int,
+                     help="time steps per iteration of the RNN's loops "
+                     "(Table 5; default 1)")
+  speed.add_argument("--command-buffers", choices=("default", "off", "while"),
+                     default="default",
+                     help="XLA:GPU command buffers (CUDA graphs): 'while' "
+                     "also records the on-device while loops; 'default' "
+                     "leaves XLA's choice (no effect on CPU)")
+  speed.add_argument("--concurrent-problems", default=None,
+                     action=argparse.BooleanOptionalAction,
+                     help="run Table 5's problems side by side on disjoint "
+                     "device groups (default: with several GPUs/TPUs and "
+                     "problems, in one process; on CPUs one after another)")
+  dist = rep.add_argument_group(
+      "multi-process (jax.distributed)",
+      "start the same command in every process; unset flags are read from "
+      "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID")
+  dist.add_argument("--coordinator-address",
+                    help="HOST:PORT of process 0's coordinator")
+  dist.add_argument("--num-processes", type=int, help="number of processes")
+  dist.add_argument("--process-id", type=int,
+                    help="this process's index, 0 .. num-processes - 1")
   rep.set_defaults(func=_reproduce)
   return parser
 
@@ -263,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   with warnings.catch_warnings():  # too late when called in a JAX process
     warnings.simplefilter("ignore", RuntimeWarning)
     training.use_all_cpu_cores()
+  if args.command == "reproduce":
+    _start_runtime(args)
   args.func(args)
   return 0
 

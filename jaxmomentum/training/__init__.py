@@ -13,6 +13,11 @@ factory (any optax transform), and names no model, problem or optimizer.
   over seeds, as in the paper.
 * :func:`use_all_cpu_cores` (for entry points, before JAX starts) gives the
   CPU backend one device per core, so the runner uses every core.
+* :func:`init_distributed` (for entry points, before JAX starts) joins JAX's
+  multi-process runtime: :func:`run_grid` then shards over every process's
+  devices and only process 0 (:func:`is_main_process`) shows progress.
+* :func:`device_groups` splits the devices into disjoint groups, so that
+  several grids can run at once (``run_grid(..., devices=group)``).
 
 Example:
   >>> import jax, jax.numpy as jnp, optax
@@ -41,8 +46,12 @@ Example:
 
 from jaxmomentum.training._config import TrainConfig as TrainConfig
 from jaxmomentum.training._devices import available_cpu_cores as available_cpu_cores
+from jaxmomentum.training._devices import device_groups as device_groups
+from jaxmomentum.training._devices import init_distributed as init_distributed
+from jaxmomentum.training._devices import is_main_process as is_main_process
 from jaxmomentum.training._devices import run_mesh as run_mesh
 from jaxmomentum.training._devices import use_all_cpu_cores as use_all_cpu_cores
+from jaxmomentum.training._devices import use_command_buffers as use_command_buffers
 from jaxmomentum.training._grid import Grid as Grid
 from jaxmomentum.training._runner import GridResult as GridResult
 from jaxmomentum.training._runner import run_grid as run_grid
@@ -70,6 +79,9 @@ __all__ = [
     "Trainer",
     "aggregate_over_seeds",
     "available_cpu_cores",
+    "device_groups",
+    "init_distributed",
+    "is_main_process",
     "make_train",
     "mean_objective",
     "run_grid",
@@ -77,4 +89,5 @@ __all__ = [
     "select_best",
     "summarize",
     "use_all_cpu_cores",
+    "use_command_buffers",
 ]

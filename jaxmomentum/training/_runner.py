@@ -24,6 +24,8 @@ import numpy as np
 from jaxmomentum._validation import check_int
 from jaxmomentum._validation import check_range
 from jaxmomentum.training import _checkpoint
+from jaxmomentum.training._devices import init_distributed
+from jaxmomentum.training._devices import is_main_process
 from jaxmomentum.training._devices import RUN_AXIS
 from jaxmomentum.training._devices import run_mesh
 from jaxmomentum.training._grid import as_grid
@@ -167,6 +169,18 @@ class _Placement:
       trainer._compiled[cache_key] = compiled  # pylint: disable=protected-access
     self.init, self.run_chunk = compiled
 
+  def put_replicated(self, tree):
+    """A pytree of arrays, replicated on every device of the mesh (across
+    processes: from each process's host copy, the same in every process)."""
+    if self.replicated.is_fully_addressable:
+      return jax.device_put(tree, self.replicated)
+
+    def put(x):
+      x = np.asarray(x)
+      return jax.make_array_from_callback(x.shape, self.replicated,
+                                          lambda index: x[index])
+    return jax.tree.map(put, tree)
+
   def put(self, x: np.ndarray) -> jax.Array:
     """A host array with the run axis first, sharded over the mesh."""
     x = np.asarray(x)
@@ -219,6 +233,7 @@ def run_grid(
     tag: str = "",
     keep_state: bool = False,
     batching: str = "auto",
+    distributed: Optional[Mapping[str, Any]] = None,
 ) -> GridResult:
   """Trains every seed at every grid point in one compiled program.
 
@@ -259,6 +274,14 @@ def run_grid(
       another, each as the standalone program; best on CPU, where batched
       small matmuls cost more CPU time per run), or ``"auto"`` (``"map"`` on
       CPU devices, else ``"vmap"``). The numbers are the same either way.
+    distributed: settings for :func:`jaxmomentum.training.init_distributed`
+      (``coordinator_address``, ``num_processes``, ``process_id``), applied
+      before anything else; every process then calls ``run_grid`` with the
+      same arguments, the runs are sharded over all processes' devices, every
+      process gets the whole result, and only process 0 shows the progress bar
+      (orbax writes a checkpoint's metadata from process 0; ``out_dir`` must
+      be a folder every process sees). ``None``: as the process is (already
+      initialised by ``init_distributed``, or a single process).
 
   Returns:
     A :class:`GridResult` with metrics of shape ``(seeds, points, evals)``.
@@ -272,6 +295,11 @@ def run_grid(
   """
   if not isinstance(trainer, Trainer):
     raise TypeError(f"trainer must come from make_train, got {trainer!r}")
+  if distributed is not None:
+    if not isinstance(distributed, Mapping):
+      raise TypeError("distributed must be a mapping of init_distributed's "
+                      f"arguments, got {type(distributed).__name__}")
+    init_distributed(**distributed)
   check_range("checkpoint_every_s", checkpoint_every_s, 0.0)
   start_time = time.perf_counter()
   config = trainer.config
@@ -287,7 +315,7 @@ def run_grid(
   hparams = {k: placement.put(_pad_rows(np.tile(v, num_seeds), rows))
              for k, v in grid.values.items()}
 
-  data = jax.device_put(trainer.data, placement.replicated)  # once, shared
+  data = placement.put_replicated(trainer.data)  # once, shared
   state = placement.init(run_seeds, hparams)
   metric_shapes = jax.eval_shape(placement.run_chunk, state, hparams, data)[1]
   metrics = {k: np.full((num_runs, config.num_evals), np.nan, v.dtype)
@@ -308,7 +336,7 @@ def run_grid(
 
   bar = Progress(total=config.num_steps,
                  initial=chunks_done * config.chunk_size, num_runs=num_runs,
-                 enabled=progress)
+                 enabled=progress and is_main_process())
   epc = config.evals_per_chunk
   last_save = time.perf_counter()
   chunks_run = 0
