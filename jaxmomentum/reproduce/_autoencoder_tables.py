@@ -37,6 +37,7 @@ from jaxmomentum import schedules
 from jaxmomentum import training
 from jaxmomentum.models import AUTOENCODER_ARCHITECTURES
 from jaxmomentum.models import DeepAutoencoder
+from jaxmomentum.reproduce import _hf_tables
 from jaxmomentum.reproduce import _momentum_types
 from jaxmomentum.reproduce import _report
 from jaxmomentum.reproduce._protocols import AutoencoderProtocol
@@ -377,16 +378,26 @@ def reproduce_table1(protocol: AutoencoderProtocol, out_dir: Path, *,
                      log: Callable[[str], None] = print,
                      with_table2: bool = False
                      ) -> tuple[str, list[Path]]:
-  """Table 1 (and, with ``with_table2``, Table 2 from the same runs)."""
+  """Table 1 (and, with ``with_table2``, Table 2 from the same runs).
+
+  Under the ``paper`` and ``quick`` protocols each row also runs our HF
+  (:mod:`jaxmomentum.reproduce._hf_tables`) into the paper's HF* cell,
+  labelled ours (not checkpointed).
+  """
   out_dir = Path(out_dir)
   datasets, skipped = _datasets(protocol, data_dir, synthetic_curves,
                                 protocol.problems, log)
+  hf_protocol = _hf_tables.hf_protocol_for(protocol)
   cells, t2_cells, runs, figures = [], [], [], []
   for dataset in datasets:
     results = run_table1_grids(dataset, protocol, out_dir, progress=progress,
                                checkpoint_every_s=checkpoint_every_s, log=log)
     row_cells, selected = table1_cells(dataset, results)
     cells += row_cells
+    if hf_protocol is not None:  # our HF in the paper's HF* cell
+      cells.append(_hf_tables.hf_cell(dataset.problem, dataset.train,
+                                      hf_protocol, note=_data_note(dataset),
+                                      log=log))
     if "nag" in results:
       t2_cells += table2_cells(dataset, results["nag"], protocol)
     for momentum, result in results.items():
@@ -398,6 +409,8 @@ def reproduce_table1(protocol: AutoencoderProtocol, out_dir: Path, *,
     figures += [figure] if figure else []
   cells = _report.with_paper_cells(cells, "1", _row_notes(skipped))
   notes = _notes(protocol, skipped, datasets)
+  if hf_protocol is not None and datasets:
+    notes.append(f"HF* column, ours: {hf_protocol.describe()}")
   table, paths = _report.write_outputs(
       out_dir, "table1", "Table 1: autoencoder squared errors (ours / paper)",
       cells, protocol, notes, runs)

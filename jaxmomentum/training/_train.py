@@ -155,8 +155,16 @@ class Trainer:
     batch = self._sample(jax.random.fold_in(state.data_key, state.step),
                          config.batch_size, data)
     loss, grads = jax.value_and_grad(self._loss_fn)(state.params, batch)
-    updates, opt_state = self._optimizer(hparams).update(
-        grads, state.opt_state, state.params)
+    optimizer = self._optimizer(hparams)
+    if isinstance(optimizer, optax.GradientTransformationExtraArgs):
+      # Optimizers that take extra arguments (jaxmomentum.hessian_free, an
+      # optax.chain) get the minibatch and its loss; a chain's plain links
+      # ignore them.
+      updates, opt_state = optimizer.update(
+          grads, state.opt_state, state.params, batch=batch, value=loss)
+    else:
+      updates, opt_state = optimizer.update(grads, state.opt_state,
+                                            state.params)
     params = optax.apply_updates(state.params, updates)
     diverged_at = state.diverged_at
     if config.detect_divergence:
@@ -255,7 +263,11 @@ def make_train(
   Each update ``t`` samples a fresh minibatch
   ``sample_fn(fold_in(data_key, t), config.batch_size)``, computes
   ``jax.value_and_grad(loss_fn)(params, batch)`` and applies
-  ``optimizer_factory(**hparams)``. The optimizer is built inside the traced
+  ``optimizer_factory(**hparams)``; an optimizer that takes extra arguments
+  (an ``optax.GradientTransformationExtraArgs``, e.g.
+  :func:`jaxmomentum.hessian_free`) is called as
+  ``update(grads, opt_state, params, batch=batch, value=loss)``, so HF trains
+  exactly as NAG does. The optimizer is built inside the traced
   function, so hyperparameters arrive as traced scalars: a grid over them is a
   ``vmap`` axis of one compiled program, not a recompilation per value.
 
