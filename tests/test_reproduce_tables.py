@@ -287,7 +287,8 @@ def test_protocols_paper_and_quick():
                                      for d in quick.differences())
   # Overrides rescale the time constants with the run length.
   short = paper.replace(num_steps=5000)
-  assert short.warmup_steps == 100 and 5000 % short.eval_every == 0
+  assert short.warmup_steps == 1000 and 5000 % short.eval_every == 0
+  assert paper.replace(num_steps=2000).warmup_steps == 400  # 1/5 if short
   ae_short = ae.replace(num_steps=3000)
   assert ae_short.finetune_steps % ae_short.eval_every == 0
   assert 3000 % ae_short.eval_every == 0
@@ -434,7 +435,7 @@ def test_cli_fidelity_flags_reach_the_protocol():
   assert any("loss normalization" in d for d in rnn.differences())
   default, _, _, _ = cli._protocols(cli.build_parser().parse_args(  # pylint: disable=protected-access
       ["reproduce", "table5", "--steps", "100"]))
-  assert default.warmup_steps == 2 and default.center  # 1/50 of the run
+  assert default.warmup_steps == 20 and default.center  # 1/5 of the run
 
 
 @pytest.mark.parametrize("method", ["nag", "cm"])

@@ -195,8 +195,12 @@ class RNNProtocol(_Protocol):
       raise ValueError(f"center must be True or False, got {self.center!r}")
 
   def _scaled(self, steps: int) -> dict:
-    # The warm-up keeps the paper's 1/50 of the run; ~50 evaluations a run.
-    return {"warmup_steps": max(1, steps // 50) if steps < 50_000 else 1000,
+    # The warm-up is the paper's fixed 1,000 updates whenever the run has
+    # room for it (at least 5,000 updates), else 1/5 of the run. (It used to
+    # shrink with the run, to 1/50 of it: at 6,000 updates and ε = 1e-4 that
+    # kept NAG on add T=80 at its biases plateau where the paper's 1,000
+    # let it leave: experiments/table5_warmup_ablation.) ~50 evaluations.
+    return {"warmup_steps": min(1000, max(1, steps // 5)),
             "eval_every": _divisor_near(steps, steps // 50)}
 
 

@@ -258,8 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
       "Table 5 fidelity choices", "the paper's silent points, one at a time "
       "(defaults: our reading of the paper; see RNNProtocol)")
   rnn.add_argument("--warmup-steps", type=int,
-                   help="updates at μ = 0.9 before μ0 (default: 1,000 at the "
-                   "paper's 50,000 updates, 1/50 of shorter runs)")
+                   help="updates at μ = 0.9 before μ0 (default: the paper's "
+                   "1,000; 1/5 of runs shorter than 5,000 updates)")
   rnn.add_argument("--loss-normalization",
                    choices=("step_mean", "sequence_sum"),
                    help="'step_mean' (default): mean over counted steps; "
