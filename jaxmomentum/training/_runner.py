@@ -235,7 +235,12 @@ def run_grid(
   If ``out_dir`` already holds a checkpoint of the same run (same
   configuration, seeds, grid, per-run state shapes and ``tag``), the run
   resumes from it and ends with the same numbers as an uninterrupted run; a
-  checkpoint of a different run raises ``ValueError``. The fingerprint cannot
+  checkpoint of a different run raises :class:`CheckpointError` (a
+  ``ValueError``). Every checkpoint carries a digest of its arrays, checked on
+  restore: a damaged one (unreadable, or not matching its digest) is moved to
+  ``out_dir/damaged_checkpoints`` with a :class:`CheckpointWarning` naming it,
+  and the run resumes from the newest good one, or starts over if none is
+  left. The two newest verified checkpoints are kept. The fingerprint cannot
   see the code of the model or optimizer: change ``tag`` (or ``out_dir``) when
   that changes.
 
