@@ -18,13 +18,18 @@ import optax
 from jaxmomentum import _adaptive
 from jaxmomentum import _fused
 from jaxmomentum import _momentum
-from jaxmomentum._validation import check_range
+from jaxmomentum._validation import check_hyperparameter
 
 ScalarOrSchedule = optax.ScalarOrSchedule
 
 
-def _check_learning_rate(learning_rate: ScalarOrSchedule) -> None:
-  check_range("learning_rate", learning_rate, 0.0, low_open=True)
+def _check_learning_rate(learning_rate: ScalarOrSchedule) -> ScalarOrSchedule:
+  return check_hyperparameter("learning_rate", learning_rate, 0.0,
+                              low_open=True)
+
+
+def _check_momentum(momentum: ScalarOrSchedule) -> ScalarOrSchedule:
+  return check_hyperparameter("momentum", momentum, 0.0, 1.0)
 
 
 def cm(
@@ -67,7 +72,8 @@ def cm(
   Reference:
     Sutskever, Martens, Dahl & Hinton, ICML 2013, Eqs. 1-2.
   """
-  _check_learning_rate(learning_rate)
+  learning_rate = _check_learning_rate(learning_rate)
+  momentum = _check_momentum(momentum)
   return _fused.with_fused_plan(optax.chain(
       optax.scale_by_learning_rate(learning_rate),
       _momentum.classical_momentum(momentum, accumulator_dtype),
@@ -115,7 +121,8 @@ def nag(
   Reference:
     Sutskever, Martens, Dahl & Hinton, ICML 2013, Eqs. 3-4.
   """
-  _check_learning_rate(learning_rate)
+  learning_rate = _check_learning_rate(learning_rate)
+  momentum = _check_momentum(momentum)
   opt = optax.chain(
       optax.scale_by_learning_rate(learning_rate),
       _momentum.nesterov_momentum(momentum, accumulator_dtype),
@@ -169,7 +176,8 @@ def adam(
   Reference:
     Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
   """
-  _check_learning_rate(learning_rate)  # b1, b2, eps: in scale_by_adam
+  # b1, b2, eps: checked in scale_by_adam
+  learning_rate = _check_learning_rate(learning_rate)
   return _fused.with_fused_plan(optax.chain(
       _adaptive.scale_by_adam(b1, b2, eps, eps_root, bias_correction,
                               mu_dtype),
@@ -234,7 +242,10 @@ def rmsprop(
     Tieleman & Hinton, *Lecture 6.5 - RMSProp*, COURSERA 2012; Graves (2013)
     for the centered form.
   """
-  _check_learning_rate(learning_rate)  # decay, eps, ...: in scale_by_rms
+  # decay, eps, ...: checked in scale_by_rms
+  learning_rate = _check_learning_rate(learning_rate)
+  if momentum is not None:
+    momentum = _check_momentum(momentum)
   chain = [
       _adaptive.scale_by_rms(decay=decay, eps=eps, eps_in_sqrt=eps_in_sqrt,
                              centered=centered,

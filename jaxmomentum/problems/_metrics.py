@@ -29,6 +29,23 @@ __all__ = [
 ]
 
 
+def _check_shapes(outputs_name: str, outputs, targets, mask) -> None:
+  """Raises ``ValueError`` unless outputs, targets and mask line up.
+
+  Broadcasting would otherwise turn a wrong last dimension or a missing
+  batch axis into a silently wrong number.
+  """
+  o, t, m = jnp.shape(outputs), jnp.shape(targets), jnp.shape(mask)
+  if len(t) != 3 or m != t[:2]:
+    raise ValueError(
+        f"targets must be [batch, time, dim] and mask [batch, time], got "
+        f"targets {t} and mask {m}")
+  if o != t:
+    raise ValueError(
+        f"{outputs_name} must have the targets' shape [batch, time, dim] = "
+        f"{t}, got {o}")
+
+
 def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
   r"""Mean of ``values`` over the counted steps, :math:`\sum m v / \sum m`.
 
@@ -47,6 +64,9 @@ def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
     ...                   jnp.array([[1., 0.], [1., 0.]])))
     2.0
   """
+  if jnp.shape(values) != jnp.shape(mask):
+    raise ValueError(f"values must have the mask's shape {jnp.shape(mask)}, "
+                     f"got {jnp.shape(values)}")
   mask = jnp.asarray(mask, jnp.float32)
   values = jnp.asarray(values, jnp.float32)
   total = jnp.sum(mask)
@@ -82,6 +102,7 @@ def squared_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array
     ...                     jnp.array([[0., 1.]])))
     0.25
   """
+  _check_shapes("outputs", outputs, targets, mask)
   per_step = jnp.sum(jnp.square(outputs - targets), axis=-1)
   return masked_mean(per_step, mask)
 
@@ -110,6 +131,7 @@ def softmax_cross_entropy(logits: jax.Array, targets: jax.Array,
     >>> round(float(loss), 4)
     0.6931
   """
+  _check_shapes("logits", logits, targets, mask)
   per_step = optax.softmax_cross_entropy(logits, targets)
   return masked_mean(per_step, mask)
 
@@ -145,6 +167,7 @@ def threshold_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array,
     >>> float(threshold_error(out, jnp.ones((2, 1, 1)), jnp.ones((2, 1))))
     0.5
   """
+  _check_shapes("outputs", outputs, targets, mask)
   miss = jnp.max(jnp.abs(outputs - targets), axis=-1) > tolerance
   return masked_mean(miss, mask)
 
@@ -177,5 +200,6 @@ def argmax_error(logits: jax.Array, targets: jax.Array, mask: jax.Array
     ...                    jnp.ones((1, 2))))
     0.5
   """
+  _check_shapes("logits", logits, targets, mask)
   wrong = jnp.argmax(logits, axis=-1) != jnp.argmax(targets, axis=-1)
   return masked_mean(wrong, mask)

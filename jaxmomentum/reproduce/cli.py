@@ -12,6 +12,8 @@ checkpoint under ``--out`` and resume when re-run with the same ``--out``.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 import warnings
@@ -23,10 +25,76 @@ TARGETS = ("quadratic", "table5", "table1", "table2", "table3", "all")
 
 def _floats(text: str) -> tuple[float, ...]:
   try:
-    return tuple(float(v) for v in text.split(",") if v.strip())
+    values = tuple(float(v) for v in text.split(",") if v.strip())
   except ValueError as err:
     raise argparse.ArgumentTypeError(
         f"expected comma-separated numbers, got {text!r}") from err
+  if not values or not all(math.isfinite(v) for v in values):
+    raise argparse.ArgumentTypeError(
+        f"expected comma-separated finite numbers, got {text!r}")
+  return values
+
+
+def _positive_int(text: str) -> int:
+  try:
+    value = int(text)
+  except ValueError as err:
+    raise argparse.ArgumentTypeError(
+        f"expected a whole number >= 1, got {text!r}") from err
+  if value < 1:
+    raise argparse.ArgumentTypeError(
+        f"expected a whole number >= 1, got {text!r}")
+  return value
+
+
+def _seconds(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError as err:
+    raise argparse.ArgumentTypeError(
+        f"expected seconds >= 0, got {text!r}") from err
+  if not math.isfinite(value) or value < 0:
+    raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+  return value
+
+
+class UsageError(SystemExit):
+  """A bad flag found after parsing: exit status 2, as argparse's errors."""
+
+  def __init__(self, message: str):
+    super().__init__(2)
+    self.message = message
+
+  def __str__(self) -> str:
+    return self.message
+
+
+def _usage_error(command: str, flag: str, message: Any) -> UsageError:
+  """argparse's usage error for a flag checked after parsing (printed)."""
+  text = f"argument {flag}: {message}"
+  print(f"usage: jaxmomentum {command} --help\njaxmomentum {command}: error: "
+        f"{text}", file=sys.stderr)
+  return UsageError(text)
+
+
+def _out_dir(command: str, text: str) -> Path:
+  """``--out`` created (with its parents), or a usage error naming it."""
+  out = Path(text).expanduser()
+  try:
+    out.mkdir(parents=True, exist_ok=True)
+  except OSError as err:
+    if out.exists() or isinstance(err, FileExistsError):
+      what = "names a file, not a folder"
+    elif isinstance(err, NotADirectoryError):
+      what = "lies below a file, not a folder"
+    else:
+      what = f"cannot be created ({err.strerror or err})"
+    raise _usage_error(command, "--out", f"{text!r} {what}; pass a folder "
+                       "that can be created or written") from err
+  if not os.access(out, os.W_OK | os.X_OK):
+    raise _usage_error(command, "--out", f"{text!r} is not writable; pass a "
+                       "folder you can write to")
+  return out
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -47,24 +115,60 @@ def _protocols(args):
     known = set(_protocols.RNN_PROBLEMS) | set(_protocols.AUTOENCODER_PROBLEMS)
     unknown = [p for p in problems if p not in known]
     if unknown:
-      raise SystemExit(
-          f"error: --problems must name Table 5 rows "
+      raise _usage_error(
+          "reproduce", "--problems", f"must name Table 5 rows "
           f"{list(_protocols.RNN_PROBLEMS)} or Table 1 rows "
           f"{list(_protocols.AUTOENCODER_PROBLEMS)}; unknown: {unknown}")
     rnn_problems = tuple(p for p in problems if p in _protocols.RNN_PROBLEMS)
     ae_problems = tuple(p for p in problems
                         if p in _protocols.AUTOENCODER_PROBLEMS)
-  try:
-    rnn = rnn.replace(num_steps=args.steps, seeds=args.seeds,
-                      learning_rates=args.learning_rates, mu0s=args.mu,
-                      problems=rnn_problems or None)
-    autoencoder = autoencoder.replace(
-        num_steps=args.steps, seeds=args.seeds,
-        learning_rates=args.learning_rates, mu_maxes=args.mu,
-        problems=ae_problems or None)
-  except (TypeError, ValueError) as err:
-    raise SystemExit(f"error: {err}") from err
+  flags = {"--steps": args.steps, "--seeds": args.seeds,
+           "--learning-rates": args.learning_rates, "--mu": args.mu}
+  rnn = _overridden(rnn, flags, "mu0s", problems=rnn_problems or None)
+  autoencoder = _overridden(autoencoder, flags, "mu_maxes",
+                            problems=ae_problems or None)
   return rnn, autoencoder, rnn_problems, ae_problems
+
+
+_FIELDS = {"--steps": "num_steps", "--seeds": "seeds",
+           "--learning-rates": "learning_rates"}
+
+
+def _overridden(protocol, flags: dict[str, Any], mu_field: str, **fixed):
+  """``protocol.replace`` with the flags' values; a usage error names the flag.
+
+  When the combination fails, each flag is tried alone to name the culprit;
+  for ``--steps`` the nearest values that work are suggested.
+  """
+  fields = {**_FIELDS, "--mu": mu_field}
+  given = {flag: value for flag, value in flags.items() if value is not None}
+  try:
+    return protocol.replace(
+        **{fields[f]: v for f, v in given.items()}, **fixed)
+  except (TypeError, ValueError) as err:
+    for flag, value in given.items():
+      try:
+        protocol.replace(**{fields[flag]: value})
+      except (TypeError, ValueError) as alone:
+        hint = _steps_hint(protocol, value) if flag == "--steps" else ""
+        raise _usage_error("reproduce", flag, f"{alone}{hint}") from alone
+    raise _usage_error("reproduce", " with ".join(given) or "--problems",
+                       err) from err
+
+
+def _steps_hint(protocol, steps: int) -> str:
+  """`` (try N or M)``: the nearest step counts the protocol accepts."""
+  def works(n):
+    try:
+      protocol.replace(num_steps=n)
+      return True
+    except (TypeError, ValueError):
+      return False
+  near = [next((n for n in range(steps - 1, max(0, steps - 5000), -1)
+                if works(n)), None),
+          next((n for n in range(steps + 1, steps + 5000) if works(n)), None)]
+  near = [str(n) for n in near if n is not None]
+  return f" (--steps sets it; try {' or '.join(near)})" if near else ""
 
 
 def _report(name: str, table: str, paths: Sequence[Path], start: float
@@ -133,8 +237,7 @@ def _skip(name: str, why: str) -> str:
 
 def _reproduce(args) -> None:
   runners = _runners(args)  # validates the arguments before anything is written
-  out = Path(args.out)
-  out.mkdir(parents=True, exist_ok=True)
+  out = _out_dir("reproduce", args.out)
   start = time.perf_counter()
   if args.target == "all":
     # table2 comes from table1's runs, so "all" runs them once.
@@ -159,7 +262,8 @@ def _demo(args) -> None:
   start = time.perf_counter()
   print("== jaxmomentum demo (1/2): the paper's appendix experiment, CM vs "
         "NAG on an oblong quadratic\n")
-  _run_quadratic(Path(args.out))
+  out = _out_dir("demo", args.out)
+  _run_quadratic(out)
   protocol = _protocols.RNN_DEMO
   print("== jaxmomentum demo (2/2): a slice of Table 5 "
         f"({', '.join(_protocols.RNN_PROBLEMS[p] for p in protocol.problems)}"
@@ -167,7 +271,7 @@ def _demo(args) -> None:
         f"{protocol.num_steps:,} updates, {protocol.seeds} seeds)\n")
   t5 = time.perf_counter()
   table, paths = _rnn_tables.reproduce(
-      protocol, Path(args.out), progress=not args.no_progress, log=_log)
+      protocol, out, progress=not args.no_progress, log=_log)
   _report("table5 slice", table, paths, t5)
   print(f"demo: {time.perf_counter() - start:.0f} s. The full command line: "
         "jaxmomentum reproduce --help")
@@ -197,9 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
   rep.add_argument("--out", default="results",
                    help="directory for results and checkpoints "
                    "(default results)")
-  rep.add_argument("--steps", type=int, help="updates per run (the warm-up, "
+  rep.add_argument("--steps", type=_positive_int, help="updates per run (the warm-up, "
                    "Eq. 5's stages, finetuning and evaluations scale with it)")
-  rep.add_argument("--seeds", type=int, help="seeds per grid point")
+  rep.add_argument("--seeds", type=_positive_int, help="seeds per grid point")
   rep.add_argument("--problems", type=_names,
                    help="comma-separated rows: add,mul,mem5,mem20 (Table 5), "
                    "curves,mnist,faces (Tables 1-3)")
@@ -215,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
   rep.add_argument("--synthetic-curves", action="store_true",
                    help="run the curves row on the synthetic curves "
                    "stand-in (labelled as such; not the CURVES data set)")
-  rep.add_argument("--checkpoint-every", type=float, default=30.0,
+  rep.add_argument("--checkpoint-every", type=_seconds, default=30.0,
                    help="seconds between checkpoints (default 30)")
   rep.add_argument("--no-progress", action="store_true",
                    help="no progress bars")
