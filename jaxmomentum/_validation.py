@@ -48,16 +48,22 @@ def check_range(
   """Raises ``ValueError`` naming ``name`` unless ``value`` lies in the range.
 
   Every element of an array value is checked. Schedules and tracers are
-  accepted unchecked.
+  accepted unchecked; ``None``, strings, bools and complex or object arrays
+  raise ``TypeError``.
   """
-  if value is None or not is_checkable(value):
+  if not is_checkable(value):
     return
+  message = (f"{name} must be a number, an array of numbers or a schedule "
+             f"(a function of the step count); got {value!r}")
+  if value is None or isinstance(value, (str, bytes, bool, np.bool_)):
+    raise TypeError(message)
   try:
-    arr = np.asarray(value, dtype=np.float64)
-  except (TypeError, ValueError) as err:
-    raise TypeError(
-        f"{name} must be a number, an array of numbers or a schedule "
-        f"(a function of the step count); got {value!r}") from err
+    arr = np.asarray(value)
+  except Exception as err:  # pylint: disable=broad-except
+    raise TypeError(message) from err
+  if arr.dtype.kind not in "iuf":  # no strings, bools, complex or objects
+    raise TypeError(message)
+  arr = arr.astype(np.float64)
   bad = ~np.isfinite(arr)
   bad |= (arr <= low) if low_open else (arr < low)
   bad |= (arr >= high) if high_open else (arr > high)
@@ -185,3 +191,11 @@ def check_float_params(params: Any, what: str = "params") -> None:
           f"{what} must be floating-point arrays, got dtype {dtype} at "
           f"{where}: updates of an integer array are truncated; cast it, "
           "e.g. jnp.asarray(x, jnp.float32)")
+
+
+def check_scalar(name: str, value: Any, low: float = -math.inf,
+                 high: float = math.inf, *, low_open: bool = False,
+                 high_open: bool = False) -> None:
+  """:func:`check_range` for a scalar: arrays of other shapes raise too."""
+  check_hyperparameter(name, value, low, high, low_open=low_open,
+                       high_open=high_open, schedule=False)

@@ -41,7 +41,7 @@ from jax import lax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmomentum._validation import check_int, check_range
+from jaxmomentum._validation import check_int, check_range, check_scalar
 
 __all__ = [
     "Initializer",
@@ -194,7 +194,7 @@ def sparse(num_connections: int = 15, scale: chex.Numeric = 1.0, *,
     Section 5 ("sparse initialization"); Sutskever et al. (2013), Section 3.1.
   """
   num_connections = check_int("num_connections", num_connections, 1)
-  check_range("scale", scale, 0.0, low_open=True)
+  check_scalar("scale", scale, 0.0, low_open=True)
   batch_axis = tuple(int(a) for a in batch_axis)
 
   def init(key: jax.Array, shape: Sequence[int], dtype: Any = None
@@ -278,7 +278,7 @@ def sparse_layer(num_connections: int = 15, scale: chex.Numeric = 1.0, *,
     return LayerInit(sparse(num_connections, scale),
                      jax.nn.initializers.zeros)
   if activation == "tanh":
-    check_range("scale", scale, 0.0, low_open=True)
+    check_scalar("scale", scale, 0.0, low_open=True)
     return LayerInit(sparse(num_connections, TANH_WEIGHT_SCALE * scale),
                      jax.nn.initializers.constant(TANH_BIAS))
   raise ValueError(
@@ -457,7 +457,7 @@ def echo_state(spectral_radius: chex.Numeric = 1.1, num_connections: int = 15,
     H. Jaeger & H. Haas, *Harnessing nonlinearity*, Science 304 (2004);
     Sutskever et al. (2013), Section 4.1 and Table 4.
   """
-  check_range("spectral_radius", spectral_radius, 0.0, low_open=True)
+  check_scalar("spectral_radius", spectral_radius, 0.0, low_open=True)
   num_connections = check_int("num_connections", num_connections, 1)
   num_squarings = check_int("num_squarings", num_squarings, 1)
 
@@ -554,8 +554,8 @@ def table4_rnn_init(input_scale: chex.Numeric = TABLE4_INPUT_SCALE_ADD_MUL,
   Reference:
     Sutskever et al. (2013), Table 4 and Section 4.1.
   """
-  check_range("input_scale", input_scale, 0.0)
-  check_range("output_scale", output_scale, 0.0)
+  check_scalar("input_scale", input_scale, 0.0)
+  check_scalar("output_scale", output_scale, 0.0)
   check_range("output_bias", output_bias)
   return RNNInit(
       input_kernel=jax.nn.initializers.normal(input_scale),

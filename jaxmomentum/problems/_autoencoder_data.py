@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmomentum._validation import check_int, check_range
+from jaxmomentum._validation import check_int, check_scalar
 
 __all__ = [
     "AutoencoderData",
@@ -547,7 +547,7 @@ def synthetic_curves_standin(key: jax.Array, num_images: int, *,
   num_images = check_int("num_images", num_images, 1)
   image_size = check_int("image_size", image_size, 4)
   num_points = check_int("num_points", num_points, 2)
-  check_range("width", width, 0.0, low_open=True)
-  check_range("margin", margin, 0.0, (image_size - 1) / 2, high_open=True)
+  check_scalar("width", width, 0.0, low_open=True)
+  check_scalar("margin", margin, 0.0, (image_size - 1) / 2, high_open=True)
   return _render_curves(key, num_images, image_size, num_points,
                         float(width), float(margin), min(num_images, 64))

@@ -36,14 +36,14 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _positive_int(text: str) -> int:
+  """A count in [1, 2**31 - 1] (the engine's step counters are int32)."""
+  expected = f"expected a whole number in [1, {2**31 - 1}], got {text!r}"
   try:
     value = int(text)
   except ValueError as err:
-    raise argparse.ArgumentTypeError(
-        f"expected a whole number >= 1, got {text!r}") from err
-  if value < 1:
-    raise argparse.ArgumentTypeError(
-        f"expected a whole number >= 1, got {text!r}")
+    raise argparse.ArgumentTypeError(expected) from err
+  if not 1 <= value <= 2**31 - 1:
+    raise argparse.ArgumentTypeError(expected)
   return value
 
 
@@ -98,7 +98,11 @@ def _out_dir(command: str, text: str) -> Path:
 
 
 def _names(text: str) -> tuple[str, ...]:
-  return tuple(v.strip() for v in text.split(",") if v.strip())
+  names = tuple(v.strip() for v in text.split(",") if v.strip())
+  if not names:
+    raise argparse.ArgumentTypeError(
+        f"expected comma-separated row names, got {text!r}")
+  return names
 
 
 def _log(msg: str) -> None:
@@ -143,12 +147,14 @@ def _overridden(protocol, flags: dict[str, Any], mu_field: str, **fixed):
   fields = {**_FIELDS, "--mu": mu_field}
   given = {flag: value for flag, value in flags.items() if value is not None}
   try:
-    return protocol.replace(
+    result = protocol.replace(
         **{fields[f]: v for f, v in given.items()}, **fixed)
+    result.train_config()  # the engine's own checks, before anything runs
+    return result
   except (TypeError, ValueError) as err:
     for flag, value in given.items():
       try:
-        protocol.replace(**{fields[flag]: value})
+        protocol.replace(**{fields[flag]: value}).train_config()
       except (TypeError, ValueError) as alone:
         hint = _steps_hint(protocol, value) if flag == "--steps" else ""
         raise _usage_error("reproduce", flag, f"{alone}{hint}") from alone
@@ -160,7 +166,7 @@ def _steps_hint(protocol, steps: int) -> str:
   """`` (try N or M)``: the nearest step counts the protocol accepts."""
   def works(n):
     try:
-      protocol.replace(num_steps=n)
+      protocol.replace(num_steps=n).train_config()
       return True
     except (TypeError, ValueError):
       return False

@@ -112,6 +112,31 @@ def _is_fingerprint(value: Any) -> bool:
           and all(c in "0123456789abcdef" for c in value))
 
 
+def check_out_dir(directory) -> str:
+  """The absolute folder, created; :class:`CheckpointError` if it is a file
+  (or lies below one) or cannot be written; ``ImportError`` naming the
+  extra without orbax-checkpoint."""
+  _orbax()
+  directory = os.path.abspath(os.fspath(directory))
+  steps_dir = os.path.join(directory, "checkpoints")
+  for path in (directory, steps_dir):
+    if os.path.exists(path) and not os.path.isdir(path):
+      raise CheckpointError(
+          f"out_dir: {path} is a file, not a folder; pass a folder "
+          "(it is created if absent)")
+  try:
+    os.makedirs(steps_dir, exist_ok=True)
+  except OSError as err:
+    raise CheckpointError(
+        f"out_dir: cannot create {steps_dir} ({_first_line(err)}); pass a "
+        "folder you can write to") from err
+  if not os.access(steps_dir, os.W_OK | os.X_OK):
+    raise CheckpointError(
+        f"out_dir: {steps_dir} is not writable; pass a folder you can "
+        "write to")
+  return directory
+
+
 class GridCheckpointer:
   """Saves and restores ``(tree of numpy arrays, chunks done)`` in a folder.
 
@@ -129,25 +154,10 @@ class GridCheckpointer:
   def __init__(self, directory, run_fingerprint: str, description: Any):
     ocp = _orbax()
     self._ocp = ocp
-    self.directory = os.path.abspath(os.fspath(directory))
+    self.directory = check_out_dir(directory)
     self.fingerprint = run_fingerprint
     self.description = description
     steps_dir = os.path.join(self.directory, "checkpoints")
-    for path in (self.directory, steps_dir):
-      if os.path.exists(path) and not os.path.isdir(path):
-        raise CheckpointError(
-            f"out_dir: {path} is a file, not a folder; pass a folder "
-            "(it is created if absent)")
-    try:
-      os.makedirs(steps_dir, exist_ok=True)
-    except OSError as err:
-      raise CheckpointError(
-          f"out_dir: cannot create {steps_dir} ({_first_line(err)}); pass a "
-          "folder you can write to") from err
-    if not os.access(steps_dir, os.W_OK | os.X_OK):
-      raise CheckpointError(
-          f"out_dir: {steps_dir} is not writable; pass a folder you can "
-          "write to")
     options = ocp.CheckpointManagerOptions(
         max_to_keep=None, enable_async_checkpointing=False, create=True)
     self._manager = ocp.CheckpointManager(steps_dir, options=options)

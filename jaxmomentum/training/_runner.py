@@ -114,9 +114,13 @@ def _pad_rows(x: np.ndarray, rows: int) -> np.ndarray:
 
 def _as_seeds(seeds: Union[int, Sequence[int]]) -> np.ndarray:
   if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-    check_int("seeds", seeds, 1)
+    check_int("seeds", seeds, 1, _MAX_SEED + 1)
     return np.arange(int(seeds), dtype=np.int64)
-  values = list(seeds)
+  try:
+    values = list(seeds)
+  except TypeError as err:
+    raise TypeError(f"seeds must be a count or a sequence of seeds, got "
+                    f"{seeds!r}") from err
   if not values:
     raise ValueError("seeds must hold at least one seed")
   for s in values:
@@ -278,6 +282,8 @@ def run_grid(
   if not isinstance(trainer, Trainer):
     raise TypeError(f"trainer must come from make_train, got {trainer!r}")
   check_range("checkpoint_every_s", checkpoint_every_s, 0.0)
+  if out_dir is not None:  # before compiling anything
+    _checkpoint.check_out_dir(out_dir)
   start_time = time.perf_counter()
   config = trainer.config
   grid = as_grid(grid)
