@@ -282,8 +282,6 @@ def run_grid(
   if not isinstance(trainer, Trainer):
     raise TypeError(f"trainer must come from make_train, got {trainer!r}")
   check_range("checkpoint_every_s", checkpoint_every_s, 0.0)
-  if out_dir is not None:  # before compiling anything
-    _checkpoint.check_out_dir(out_dir)
   start_time = time.perf_counter()
   config = trainer.config
   grid = as_grid(grid)
@@ -292,6 +290,8 @@ def run_grid(
   num_runs = num_seeds * num_points
   placement = _Placement(trainer, devices, batching)
   rows = -(-num_runs // placement.num_devices) * placement.num_devices
+  if out_dir is not None:  # after the argument checks, before compiling
+    _checkpoint.check_out_dir(out_dir)
 
   run_seeds = placement.put(_pad_rows(
       np.repeat(seeds, num_points).astype(np.int32), rows))
