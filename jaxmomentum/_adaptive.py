@@ -20,7 +20,9 @@ import jax.numpy as jnp
 import optax
 
 from jaxmomentum._momentum import _canonical_dtype
-from jaxmomentum._validation import check_range
+from jaxmomentum._validation import check_float_dtype
+from jaxmomentum._validation import check_float_params
+from jaxmomentum._validation import check_hyperparameter
 
 
 def scale_by_adam(
@@ -67,13 +69,16 @@ def scale_by_adam(
     Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015,
     Algorithm 1.
   """
-  check_range("b1", b1, 0.0, 1.0, high_open=True)
-  check_range("b2", b2, 0.0, 1.0, high_open=True)
-  check_range("eps", eps, 0.0)
-  check_range("eps_root", eps_root, 0.0)
+  check_hyperparameter("b1", b1, 0.0, 1.0, high_open=True, schedule=False)
+  check_hyperparameter("b2", b2, 0.0, 1.0, high_open=True, schedule=False)
+  check_hyperparameter("eps", eps, 0.0, schedule=False)
+  check_hyperparameter("eps_root", eps_root, 0.0, schedule=False)
+  check_float_dtype("mu_dtype", mu_dtype)
   if bias_correction:
-    return optax.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+    adam = optax.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root,
                                mu_dtype=mu_dtype)
+    return optax.GradientTransformation(_float_params_init(adam.init),
+                                        adam.update)
   mu_dtype = _canonical_dtype(mu_dtype)
   inner = optax.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root,
                               mu_dtype=mu_dtype)
@@ -89,7 +94,16 @@ def scale_by_adam(
         mu=optax.tree.cast(mu, mu_dtype),
         nu=optax.tree.cast_like(nu, state.nu))
 
-  return optax.GradientTransformation(inner.init, update_fn)
+  return optax.GradientTransformation(_float_params_init(inner.init),
+                                      update_fn)
+
+
+def _float_params_init(init):
+  """``init`` that first rejects integer params (their updates truncate)."""
+  def init_fn(params):
+    check_float_params(params)
+    return init(params)
+  return init_fn
 
 
 class ScaleByRmsState(NamedTuple):
@@ -147,11 +161,13 @@ def scale_by_rms(
     *Generating Sequences With Recurrent Neural Networks*, 2013, Eqs. 38-41
     (centered).
   """
-  check_range("decay", decay, 0.0, 1.0, high_open=True)
-  check_range("eps", eps, 0.0)
-  check_range("initial_scale", initial_scale, 0.0)
+  check_hyperparameter("decay", decay, 0.0, 1.0, high_open=True,
+                       schedule=False)
+  check_hyperparameter("eps", eps, 0.0, schedule=False)
+  check_hyperparameter("initial_scale", initial_scale, 0.0, schedule=False)
 
   def init_fn(params):
+    check_float_params(params)
     return ScaleByRmsState(
         count=jnp.zeros([], jnp.int32),
         nu=optax.tree.full_like(params, initial_scale),

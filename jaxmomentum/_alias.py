@@ -17,13 +17,18 @@ import optax
 
 from jaxmomentum import _adaptive
 from jaxmomentum import _momentum
-from jaxmomentum._validation import check_range
+from jaxmomentum._validation import check_hyperparameter
 
 ScalarOrSchedule = optax.ScalarOrSchedule
 
 
-def _check_learning_rate(learning_rate: ScalarOrSchedule) -> None:
-  check_range("learning_rate", learning_rate, 0.0, low_open=True)
+def _check_learning_rate(learning_rate: ScalarOrSchedule) -> ScalarOrSchedule:
+  return check_hyperparameter("learning_rate", learning_rate, 0.0,
+                              low_open=True)
+
+
+def _check_momentum(momentum: ScalarOrSchedule) -> ScalarOrSchedule:
+  return check_hyperparameter("momentum", momentum, 0.0, 1.0)
 
 
 def cm(
@@ -66,7 +71,8 @@ def cm(
   Reference:
     Sutskever, Martens, Dahl & Hinton, ICML 2013, Eqs. 1-2.
   """
-  _check_learning_rate(learning_rate)
+  learning_rate = _check_learning_rate(learning_rate)
+  momentum = _check_momentum(momentum)
   return optax.chain(
       optax.scale_by_learning_rate(learning_rate),
       _momentum.classical_momentum(momentum, accumulator_dtype),
@@ -114,7 +120,8 @@ def nag(
   Reference:
     Sutskever, Martens, Dahl & Hinton, ICML 2013, Eqs. 3-4.
   """
-  _check_learning_rate(learning_rate)
+  learning_rate = _check_learning_rate(learning_rate)
+  momentum = _check_momentum(momentum)
   return optax.chain(
       optax.scale_by_learning_rate(learning_rate),
       _momentum.nesterov_momentum(momentum, accumulator_dtype),
@@ -158,7 +165,8 @@ def nag_or_cm(
   Reference:
     Sutskever, Martens, Dahl & Hinton, ICML 2013, Eqs. 1-4.
   """
-  _check_learning_rate(learning_rate)
+  learning_rate = _check_learning_rate(learning_rate)
+  momentum = _check_momentum(momentum)
   return optax.chain(
       optax.scale_by_learning_rate(learning_rate),
       _momentum.switched_momentum(momentum, nesterov, accumulator_dtype),
@@ -208,7 +216,8 @@ def adam(
   Reference:
     Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
   """
-  _check_learning_rate(learning_rate)  # b1, b2, eps: in scale_by_adam
+  # b1, b2, eps: checked in scale_by_adam
+  learning_rate = _check_learning_rate(learning_rate)
   return optax.chain(
       _adaptive.scale_by_adam(b1, b2, eps, eps_root, bias_correction,
                               mu_dtype),
@@ -273,7 +282,10 @@ def rmsprop(
     Tieleman & Hinton, *Lecture 6.5 - RMSProp*, COURSERA 2012; Graves (2013)
     for the centered form.
   """
-  _check_learning_rate(learning_rate)  # decay, eps, ...: in scale_by_rms
+  # decay, eps, ...: checked in scale_by_rms
+  learning_rate = _check_learning_rate(learning_rate)
+  if momentum is not None:
+    momentum = _check_momentum(momentum)
   chain = [
       _adaptive.scale_by_rms(decay=decay, eps=eps, eps_in_sqrt=eps_in_sqrt,
                              centered=centered,

@@ -16,7 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxmomentum._validation import check_range
+from jaxmomentum._validation import check_float_dtype
+from jaxmomentum._validation import check_float_params
+from jaxmomentum._validation import check_hyperparameter
 
 ScalarOrSchedule = optax.ScalarOrSchedule
 
@@ -85,10 +87,12 @@ def classical_momentum(
     Sutskever, Martens, Dahl & Hinton, *On the importance of initialization
     and momentum in deep learning*, ICML 2013, Eqs. 1-2. Polyak (1964).
   """
-  check_range("momentum", momentum, 0.0, 1.0)
+  momentum = check_hyperparameter("momentum", momentum, 0.0, 1.0)
+  check_float_dtype("accumulator_dtype", accumulator_dtype)
   accumulator_dtype = _canonical_dtype(accumulator_dtype)
 
   def init_fn(params):
+    check_float_params(params)
     return ClassicalMomentumState(
         count=jnp.zeros([], jnp.int32),
         velocity=optax.tree.zeros_like(params, dtype=accumulator_dtype))
@@ -183,13 +187,15 @@ def nesterov_momentum(
     Sutskever, Martens, Dahl & Hinton, *On the importance of initialization
     and momentum in deep learning*, ICML 2013, Eqs. 3-4. Nesterov (1983).
   """
-  check_range("momentum", momentum, 0.0, 1.0)
+  momentum = check_hyperparameter("momentum", momentum, 0.0, 1.0)
+  check_float_dtype("accumulator_dtype", accumulator_dtype)
   accumulator_dtype = _canonical_dtype(accumulator_dtype)
   # A schedule or a Python number gives the look-ahead μ̃_t = μ_t exactly; an
   # array (e.g. from optax.inject_hyperparams) may change between steps.
   lookahead_is_exact = is_lookahead_exact(momentum)
 
   def init_fn(params):
+    check_float_params(params)
     return NesterovMomentumState(
         count=jnp.zeros([], jnp.int32),
         velocity=optax.tree.zeros_like(params, dtype=accumulator_dtype),

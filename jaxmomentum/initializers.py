@@ -39,8 +39,9 @@ import chex
 import jax
 from jax import lax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxmomentum._validation import check_int, check_range
+from jaxmomentum._validation import check_int, check_range, check_scalar
 
 __all__ = [
     "Initializer",
@@ -193,7 +194,7 @@ def sparse(num_connections: int = 15, scale: chex.Numeric = 1.0, *,
     Section 5 ("sparse initialization"); Sutskever et al. (2013), Section 3.1.
   """
   num_connections = check_int("num_connections", num_connections, 1)
-  check_range("scale", scale, 0.0, low_open=True)
+  check_scalar("scale", scale, 0.0, low_open=True)
   batch_axis = tuple(int(a) for a in batch_axis)
 
   def init(key: jax.Array, shape: Sequence[int], dtype: Any = None
@@ -277,7 +278,7 @@ def sparse_layer(num_connections: int = 15, scale: chex.Numeric = 1.0, *,
     return LayerInit(sparse(num_connections, scale),
                      jax.nn.initializers.zeros)
   if activation == "tanh":
-    check_range("scale", scale, 0.0, low_open=True)
+    check_scalar("scale", scale, 0.0, low_open=True)
     return LayerInit(sparse(num_connections, TANH_WEIGHT_SCALE * scale),
                      jax.nn.initializers.constant(TANH_BIAS))
   raise ValueError(
@@ -339,42 +340,66 @@ def estimate_spectral_radius(matrix: jax.Array, num_squarings: int = 24
     I. Gelfand, *Normierte Ringe*, Mat. Sbornik 9 (1941) (the formula).
   """
   num_squarings = check_int("num_squarings", num_squarings, 1)
+  if not isinstance(matrix, jax.Array) and np.asarray(
+      matrix).dtype.kind not in "biufc":
+    raise TypeError(f"matrix must be a numeric array, got {matrix!r}")
   matrix = jnp.asarray(matrix)
   if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2]:
     raise ValueError(
         f"matrix must be square [..., n, n], got shape {matrix.shape}")
-  dtype = jnp.float64 if matrix.dtype == jnp.float64 else jnp.float32
+  if not jnp.issubdtype(matrix.dtype, jnp.number):
+    raise TypeError(f"matrix must be a numeric array, got dtype "
+                    f"{matrix.dtype}")
+  if not isinstance(matrix, jax.core.Tracer) and not bool(
+      jnp.all(jnp.isfinite(matrix))):
+    raise ValueError("matrix holds NaN or inf; its spectral radius is "
+                     "undefined")
+  if jnp.issubdtype(matrix.dtype, jnp.complexfloating):
+    dtype = matrix.dtype  # complex64 or complex128, kept
+  else:
+    dtype = jnp.float64 if matrix.dtype == jnp.float64 else jnp.float32
   return _spectral_radius(matrix.astype(dtype), num_squarings)
 
 
 @functools.partial(jax.jit, static_argnums=1)
 def _spectral_radius(w: jax.Array, num_squarings: int) -> jax.Array:
   n = w.shape[-1]
+  real = jnp.finfo(w.dtype).dtype  # float32 for complex64
 
   def normalise(b):
-    norm = jnp.sqrt(jnp.sum(jnp.square(b), axis=(-2, -1)))
-    safe = jnp.where(norm > 0, norm, 1)
-    return b / safe[..., None, None], norm
+    """``b / ||b||_F`` and ``log ||b||_F`` (-inf for zero), computed after
+    dividing by ``max |b|`` so huge or tiny entries neither overflow nor
+    underflow in the squares."""
+    mag = jnp.abs(b)
+    top = jnp.max(mag, axis=(-2, -1))
+    zero = top == 0
+    top = jnp.where(zero, 1, top)
+    rel = jnp.sqrt(jnp.sum(jnp.square(mag / top[..., None, None]),
+                           axis=(-2, -1)))          # in [1, n] unless zero
+    rel = jnp.where(zero, 1, rel)
+    return b / (top * rel)[..., None, None].astype(b.dtype), top, rel, zero
 
-  b, norm = normalise(w)
-  log_rho = jnp.log(norm)           # -inf for a zero matrix
-  done = norm == 0
+  # rho = max|W| * exp(log_rho): the scale of W is kept out of the sum of
+  # logarithms, whose float32 rounding exp() would otherwise amplify.
+  b, scale, rel, done = normalise(w)
+  log_rho = jnp.where(done, -jnp.inf, jnp.log(rel))  # -inf: a zero matrix
 
   def square(j, carry):
     b, log_rho, done = carry
-    b_new, norm = normalise(jnp.matmul(b, b, precision=lax.Precision.HIGHEST))
-    vanished = norm == 0
+    b_new, top, rel, vanished = normalise(
+        jnp.matmul(b, b, precision=lax.Precision.HIGHEST))
+    log_norm = jnp.log(top) + jnp.log(rel)
     # W^(2^(j+1)) == 0. A nilpotent matrix has W^n = 0 (Cayley-Hamilton), so
     # powers that vanish before 2^j >= n mean radius 0; vanishing later is
     # underflow (defective matrices: the squares of the diagonal of B_j
     # underflow): then the estimate so far is kept.
     # jnp.asarray: j is a Python int when jit is disabled (jax.disable_jit).
-    j = jnp.asarray(j, w.dtype)
+    j = jnp.asarray(j, real)
     nilpotent = vanished & (jnp.exp2(j) < n)
     weight = jnp.exp2(-(j + 1))
     update = ~done & ~vanished
-    log_rho = jnp.where(update, log_rho + weight * jnp.log(
-        jnp.where(vanished, 1, norm)), log_rho)
+    log_rho = jnp.where(update, log_rho + weight * jnp.where(
+        vanished, 0, log_norm), log_rho)
     log_rho = jnp.where(~done & nilpotent, -jnp.inf, log_rho)
     done = done | vanished
     b = jnp.where(update[..., None, None], b_new, b)
@@ -382,7 +407,7 @@ def _spectral_radius(w: jax.Array, num_squarings: int) -> jax.Array:
 
   _, log_rho, _ = lax.fori_loop(0, num_squarings, square,
                                 (b, log_rho, done))
-  return jnp.exp(log_rho)
+  return scale * jnp.exp(log_rho)
 
 
 def echo_state(spectral_radius: chex.Numeric = 1.1, num_connections: int = 15,
@@ -432,7 +457,7 @@ def echo_state(spectral_radius: chex.Numeric = 1.1, num_connections: int = 15,
     H. Jaeger & H. Haas, *Harnessing nonlinearity*, Science 304 (2004);
     Sutskever et al. (2013), Section 4.1 and Table 4.
   """
-  check_range("spectral_radius", spectral_radius, 0.0, low_open=True)
+  check_scalar("spectral_radius", spectral_radius, 0.0, low_open=True)
   num_connections = check_int("num_connections", num_connections, 1)
   num_squarings = check_int("num_squarings", num_squarings, 1)
 
@@ -529,8 +554,8 @@ def table4_rnn_init(input_scale: chex.Numeric = TABLE4_INPUT_SCALE_ADD_MUL,
   Reference:
     Sutskever et al. (2013), Table 4 and Section 4.1.
   """
-  check_range("input_scale", input_scale, 0.0)
-  check_range("output_scale", output_scale, 0.0)
+  check_scalar("input_scale", input_scale, 0.0)
+  check_scalar("output_scale", output_scale, 0.0)
   check_range("output_bias", output_bias)
   return RNNInit(
       input_kernel=jax.nn.initializers.normal(input_scale),

@@ -15,7 +15,7 @@ import chex
 import jax.numpy as jnp
 import optax
 
-from jaxmomentum._validation import check_int, check_range
+from jaxmomentum._validation import check_int, check_scalar
 
 __all__ = [
     "sutskever_schedule",
@@ -56,7 +56,7 @@ def sutskever_schedule(mu_max: chex.Numeric, stage_length: int = 250
   Reference:
     Sutskever et al. (2013), Eq. 5; after Nesterov (1983) and Nesterov (2003).
   """
-  check_range("mu_max", mu_max, 0.0, 1.0)
+  check_scalar("mu_max", mu_max, 0.0, 1.0)
   stage_length = check_int("stage_length", stage_length, 1)
 
   def schedule(count: chex.Numeric) -> chex.Array:
@@ -118,9 +118,9 @@ def rnn_warmup_schedule(mu0: chex.Numeric, warmup_steps: int = 1000,
   Reference:
     Sutskever et al. (2013), Section 4.2.
   """
-  check_range("mu0", mu0, 0.0, 1.0)
+  check_scalar("mu0", mu0, 0.0, 1.0)
   warmup_steps = check_int("warmup_steps", warmup_steps, 0)
-  check_range("warmup_momentum", warmup_momentum, 0.0, 1.0)
+  check_scalar("warmup_momentum", warmup_momentum, 0.0, 1.0)
 
   def schedule(count: chex.Numeric) -> chex.Array:
     return jnp.where(jnp.asarray(count) < warmup_steps,
@@ -167,9 +167,9 @@ def low_momentum_finetuning(schedule: optax.ScalarOrSchedule,
   total_steps = check_int("total_steps", total_steps, 1)
   num_final_steps = check_int("num_final_steps", num_final_steps, 0,
                               total_steps)
-  check_range("final_momentum", final_momentum, 0.0, 1.0)
+  check_scalar("final_momentum", final_momentum, 0.0, 1.0)
   if not callable(schedule):
-    check_range("schedule", schedule, 0.0, 1.0)
+    check_scalar("schedule", schedule, 0.0, 1.0)
   start = total_steps - num_final_steps
 
   def finetuned(count: chex.Numeric) -> chex.Array:

@@ -275,7 +275,7 @@ _BAD_HYPERPARAMETERS = [
     (jm.nag, {"learning_rate": 0.1, "momentum": -0.1}, "momentum", "[0, 1]"),
     (jm.nag, {"learning_rate": float("nan"), "momentum": 0.9},
      "learning_rate", "> 0"),
-    (jm.nag, {"learning_rate": jnp.array([0.1, -1.0]), "momentum": 0.9},
+    (jm.nag, {"learning_rate": jnp.array(-1.0), "momentum": 0.9},
      "learning_rate", "> 0"),
     (jm.adam, {"b1": 1.0}, "b1", "[0, 1)"),
     (jm.adam, {"b2": -0.5}, "b2", "[0, 1)"),

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmomentum import initializers
-from jaxmomentum._validation import check_int, check_range
+from jaxmomentum._validation import check_int, check_scalar
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,7 +160,7 @@ class DeepAutoencoder(nn.Module):
       raise TypeError(
           "architecture must be an AutoencoderArchitecture (e.g. MNIST), got "
           f"{self.architecture!r}")
-    check_range("init_scale", self.init_scale, 0.0, low_open=True)
+    check_scalar("init_scale", self.init_scale, 0.0, low_open=True)
     check_int("num_connections", self.num_connections, 1)
     super().__post_init__()
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
 import zlib
 from typing import NamedTuple, Sequence
@@ -29,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmomentum._validation import check_int, check_range
+from jaxmomentum._validation import check_int, check_scalar
 
 __all__ = [
     "AutoencoderData",
@@ -71,6 +72,27 @@ class DataFileError(ValueError):
   """A data file exists but is corrupt, truncated or wrongly shaped."""
 
 
+def _check_readable(path: str, what: str) -> None:
+  """``DataFileError`` if ``path`` exists but cannot be read (not "missing")."""
+  folder = os.path.isdir(path)
+  if os.path.exists(path) and not os.access(
+      path, os.R_OK | (os.X_OK if folder else 0)):
+    kind = "folder" if folder else "file"
+    raise DataFileError(
+        f"{what}: the {kind} {path} exists but cannot be read (permission "
+        f"denied); fix its permissions (chmod u+r{'x' if folder else ''})")
+
+
+def _read_bytes(path: str, what: str) -> bytes:
+  _check_readable(path, what)
+  try:
+    with open(path, "rb") as f:
+      return f.read()
+  except OSError as err:
+    raise DataFileError(f"{what}: cannot read {path} ({err.strerror or err})"
+                        ) from err
+
+
 class AutoencoderData(NamedTuple):
   """Training and test cases, float32 ``[cases, pixels]``."""
   train: np.ndarray
@@ -110,10 +132,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     [7, 8, 9]
   """
   path = os.fspath(path)
+  _check_readable(os.path.dirname(path) or ".", "IDX file")
   if not os.path.isfile(path):
     raise FileNotFoundError(f"IDX file {path} does not exist")
-  with open(path, "rb") as f:
-    raw = f.read()
+  raw = _read_bytes(path, "IDX file")
   if raw[:2] == b"\x1f\x8b":
     try:
       raw = gzip.decompress(raw)
@@ -134,7 +156,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         f"only {len(raw)} bytes")
   shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
   dtype = _IDX_DTYPES[code]
-  expected = int(np.prod(shape)) * dtype.itemsize
+  expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
   if len(raw) - header != expected:
     raise DataFileError(
         f"{path}: IDX header says shape {shape} ({expected} data bytes) but "
@@ -209,6 +231,7 @@ def load_mnist(path: str | os.PathLike) -> AutoencoderData:
     LeCun, Bottou, Bengio & Haffner (1998); Hinton & Salakhutdinov (2006).
   """
   path = os.path.expanduser(os.fspath(path))
+  _check_readable(path, "MNIST")
   if os.path.isfile(path):
     if not path.endswith(".npz"):
       raise ValueError(
@@ -294,9 +317,11 @@ def load_fashion_mnist(path: str | os.PathLike | None = None
 def _locate(path: str | os.PathLike, filename: str, dataset: str,
             help_text: str) -> str:
   path = os.path.expanduser(os.fspath(path))
+  _check_readable(path, dataset)
   if os.path.isfile(path):
     return path
   candidate = os.path.join(path, filename) if os.path.isdir(path) else path
+  _check_readable(candidate, dataset)
   if not os.path.isfile(candidate):
     raise FileNotFoundError(
         f"{dataset}: {filename} not found (looked for {candidate}). "
@@ -312,8 +337,7 @@ def _read_mat(path: str, names: Sequence[str]) -> dict[str, np.ndarray]:
     raise ImportError(
         "reading .mat files needs scipy (and h5py for v7.3 files): "
         "pip install 'jaxmomentum[data]'") from err
-  with open(path, "rb") as f:
-    head = f.read(8)
+  head = _read_bytes(path, "MATLAB file")[:8]
   hdf5 = False
   try:
     import h5py  # pylint: disable=g-import-not-at-top
@@ -392,8 +416,19 @@ def _cases_by_pixels(array: np.ndarray, pixels: int, path: str, name: str,
       f"case, got shape {array.shape}")
 
 
+def _nonempty(array: np.ndarray, path: str, name: str) -> np.ndarray:
+  if array.shape[0] == 0:
+    raise DataFileError(f"{path}: variable {name!r} holds no cases (shape "
+                        f"{array.shape}); download the file again")
+  return array
+
+
 def _unit_interval(array: np.ndarray, path: str, name: str) -> np.ndarray:
+  """Pixels in [0, 1]: uint8 0..255 divided by 255, but uint8 holding only
+  0 and 1 (binary pixels, as bool or logical MATLAB data) kept as they are."""
   if array.dtype == np.uint8:
+    if array.size and array.max() <= 1:
+      return array.astype(np.float32)
     return array.astype(np.float32) / np.float32(255.0)
   array = array.astype(np.float32)
   if not np.all(np.isfinite(array)):
@@ -434,8 +469,9 @@ def load_curves(path: str | os.PathLike) -> AutoencoderData:
   path = _locate(path, "digs3pts_1.mat", "CURVES", CURVES_HELP)
   v = _read_mat(path, ("bdata", "bdatatest"))
   arrays = [
-      _unit_interval(
-          _cases_by_pixels(v[n], 784, path, n, "[cases, 784]"), path, n)
+      _unit_interval(_nonempty(
+          _cases_by_pixels(v[n], 784, path, n, "[cases, 784]"), path, n),
+                     path, n)
       for n in ("bdata", "bdatatest")]
   return AutoencoderData(*arrays)
 
@@ -559,7 +595,7 @@ def synthetic_curves_standin(key: jax.Array, num_images: int, *,
   num_images = check_int("num_images", num_images, 1)
   image_size = check_int("image_size", image_size, 4)
   num_points = check_int("num_points", num_points, 2)
-  check_range("width", width, 0.0, low_open=True)
-  check_range("margin", margin, 0.0, (image_size - 1) / 2, high_open=True)
+  check_scalar("width", width, 0.0, low_open=True)
+  check_scalar("margin", margin, 0.0, (image_size - 1) / 2, high_open=True)
   return _render_curves(key, num_images, image_size, num_points,
                         float(width), float(margin), min(num_images, 64))

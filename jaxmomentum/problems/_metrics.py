@@ -47,11 +47,31 @@ __all__ = [
 def _as_float(values, mask):
   """Values and mask in the values' float dtype, at least float32 (bool and
   int values are counts; float64 stays float64, half precision widens)."""
+  if jnp.shape(values) != jnp.shape(mask):
+    raise ValueError(f"values must have the mask's shape {jnp.shape(mask)}, "
+                     f"got {jnp.shape(values)}")
   values = jnp.asarray(values)
   dtype = jnp.promote_types(values.dtype, jnp.float32)
   if not jnp.issubdtype(dtype, jnp.floating):
     dtype = jnp.float32
   return values.astype(dtype), jnp.asarray(mask).astype(dtype)
+
+
+def _check_shapes(outputs_name: str, outputs, targets, mask) -> None:
+  """Raises ``ValueError`` unless outputs, targets and mask line up.
+
+  Broadcasting would otherwise turn a wrong last dimension or a missing
+  batch axis into a silently wrong number.
+  """
+  o, t, m = jnp.shape(outputs), jnp.shape(targets), jnp.shape(mask)
+  if len(t) != 3 or m != t[:2]:
+    raise ValueError(
+        f"targets must be [batch, time, dim] and mask [batch, time], got "
+        f"targets {t} and mask {m}")
+  if o != t:
+    raise ValueError(
+        f"{outputs_name} must have the targets' shape [batch, time, dim] = "
+        f"{t}, got {o}")
 
 
 def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
@@ -153,6 +173,7 @@ def squared_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array,
     ...                     jnp.array([[0., 1.]])))
     0.25
   """
+  _check_shapes("outputs", outputs, targets, mask)
   per_step = jnp.sum(jnp.square(outputs - targets), axis=-1)
   return _reduce(per_step, mask, normalization, 0.5)
 
@@ -184,6 +205,7 @@ def softmax_cross_entropy(logits: jax.Array, targets: jax.Array,
     >>> round(float(loss), 4)
     0.6931
   """
+  _check_shapes("logits", logits, targets, mask)
   per_step = optax.softmax_cross_entropy(logits, targets)
   return _reduce(per_step, mask, normalization, 1.0)
 
@@ -219,6 +241,7 @@ def threshold_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array,
     >>> float(threshold_error(out, jnp.ones((2, 1, 1)), jnp.ones((2, 1))))
     0.5
   """
+  _check_shapes("outputs", outputs, targets, mask)
   miss = jnp.max(jnp.abs(outputs - targets), axis=-1) > tolerance
   return masked_mean(miss, mask)
 
@@ -251,5 +274,6 @@ def argmax_error(logits: jax.Array, targets: jax.Array, mask: jax.Array
     ...                    jnp.ones((1, 2))))
     0.5
   """
+  _check_shapes("logits", logits, targets, mask)
   wrong = jnp.argmax(logits, axis=-1) != jnp.argmax(targets, axis=-1)
   return masked_mean(wrong, mask)

@@ -44,6 +44,8 @@ Example:
   2
 """
 
+from jaxmomentum.training._checkpoint import CheckpointError as CheckpointError
+from jaxmomentum.training._checkpoint import CheckpointWarning as CheckpointWarning
 from jaxmomentum.training._config import TrainConfig as TrainConfig
 from jaxmomentum.training._devices import available_cpu_cores as available_cpu_cores
 from jaxmomentum.training._devices import device_groups as device_groups
@@ -68,6 +70,8 @@ from jaxmomentum.training._train import Trainer as Trainer
 from jaxmomentum.training._train import TrainState as TrainState
 
 __all__ = [
+    "CheckpointError",
+    "CheckpointWarning",
     "ColumnSummary",
     "DivergedRun",
     "Grid",

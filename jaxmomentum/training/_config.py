@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Optional
 
 from jaxmomentum._validation import check_int
@@ -13,11 +14,14 @@ def _auto_evals_per_chunk(num_evals: int, max_chunks: int = 50) -> int:
 
   So a run has at most ``max_chunks`` chunks (progress and checkpoints every
   ``d`` evaluation periods) and as few compiled loop exits as that allows.
+  The divisors come in pairs ``(i, num_evals // i)`` with ``i <= sqrt``: a
+  ``sqrt(num_evals)`` search, fast for any int32 count (even a prime).
   """
-  for d in range(1, num_evals + 1):
-    if num_evals % d == 0 and num_evals // d <= max_chunks:
-      return d
-  return num_evals
+  divisors = set()
+  for i in range(1, math.isqrt(num_evals) + 1):
+    if num_evals % i == 0:
+      divisors.update((i, num_evals // i))
+  return min(d for d in divisors if num_evals // d <= max_chunks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +68,8 @@ class TrainConfig:
   detect_divergence: bool = True
 
   def __post_init__(self):
-    check_int("num_steps", self.num_steps, 1)
+    # The step counter is an int32.
+    check_int("num_steps", self.num_steps, 1, 2**31 - 1)
     check_int("batch_size", self.batch_size, 1)
     check_int("eval_every", self.eval_every, 1, self.num_steps)
     if self.eval_batch_size is None:

@@ -22,10 +22,35 @@ def _as_values(name: str, values: Any) -> np.ndarray:
     raise TypeError(f"grid values for {name!r} must be numbers, got "
                     f"dtype {arr.dtype}")
   if np.issubdtype(arr.dtype, np.floating):
-    arr = arr.astype(np.float32)
-  elif np.issubdtype(arr.dtype, np.integer):
-    arr = arr.astype(np.int32)
+    return _cast_checked(name, arr, np.float32)
+  if np.issubdtype(arr.dtype, np.integer):
+    return _cast_checked(name, arr, np.int32)
   return arr
+
+
+def _cast_checked(name: str, arr: np.ndarray, dtype) -> np.ndarray:
+  """``arr`` in the runs' ``dtype``; ``ValueError`` if that changes a value
+  by more than rounding (a float that over- or underflows, an integer out of
+  range), naming the grid axis and the value."""
+  with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+    cast = arr.astype(dtype)
+  if np.issubdtype(dtype, np.integer):
+    changed = cast.astype(arr.dtype) != arr
+    allowed = f"integers in [{np.iinfo(dtype).min}, {np.iinfo(dtype).max}]"
+  else:
+    wide = arr.astype(np.float64)
+    back = cast.astype(np.float64)
+    finite = np.isfinite(wide)  # NaN and inf stay what they are
+    changed = finite & ~(np.abs(back - wide) <= np.abs(wide) * 2.0**-23)
+    tiny, big = np.finfo(dtype).tiny, np.finfo(dtype).max
+    allowed = f"0 or magnitudes in [{tiny:.3g}, {big:.3g}]"
+  if np.any(changed):
+    bad, became = arr[changed][0].item(), cast[changed][0].item()
+    raise ValueError(
+        f"grid values for {name!r} must survive the cast to the runs' dtype "
+        f"{np.dtype(dtype).name}: {bad!r} becomes {became:.9g} (allowed: "
+        f"{allowed})")
+  return cast
 
 
 def scalar(value: Any) -> Any:

@@ -116,9 +116,13 @@ def _pad_rows(x: np.ndarray, rows: int) -> np.ndarray:
 
 def _as_seeds(seeds: Union[int, Sequence[int]]) -> np.ndarray:
   if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-    check_int("seeds", seeds, 1)
+    check_int("seeds", seeds, 1, _MAX_SEED + 1)
     return np.arange(int(seeds), dtype=np.int64)
-  values = list(seeds)
+  try:
+    values = list(seeds)
+  except TypeError as err:
+    raise TypeError(f"seeds must be a count or a sequence of seeds, got "
+                    f"{seeds!r}") from err
   if not values:
     raise ValueError("seeds must hold at least one seed")
   for s in values:
@@ -250,7 +254,12 @@ def run_grid(
   If ``out_dir`` already holds a checkpoint of the same run (same
   configuration, seeds, grid, per-run state shapes and ``tag``), the run
   resumes from it and ends with the same numbers as an uninterrupted run; a
-  checkpoint of a different run raises ``ValueError``. The fingerprint cannot
+  checkpoint of a different run raises :class:`CheckpointError` (a
+  ``ValueError``). Every checkpoint carries a digest of its arrays, checked on
+  restore: a damaged one (unreadable, or not matching its digest) is moved to
+  ``out_dir/damaged_checkpoints`` with a :class:`CheckpointWarning` naming it,
+  and the run resumes from the newest good one, or starts over if none is
+  left. The two newest verified checkpoints are kept. The fingerprint cannot
   see the code of the model or optimizer: change ``tag`` (or ``out_dir``) when
   that changes.
 
@@ -309,6 +318,8 @@ def run_grid(
   num_runs = num_seeds * num_points
   placement = _Placement(trainer, devices, batching)
   rows = -(-num_runs // placement.num_devices) * placement.num_devices
+  if out_dir is not None:  # after the argument checks, before compiling
+    _checkpoint.check_out_dir(out_dir)
 
   run_seeds = placement.put(_pad_rows(
       np.repeat(seeds, num_points).astype(np.int32), rows))
