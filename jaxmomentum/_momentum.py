@@ -293,8 +293,9 @@ def switched_momentum(
   Reference:
     Sutskever et al. (2013), Eqs. 1-4.
   """
-  check_range("momentum", momentum, 0.0, 1.0)
+  momentum = check_hyperparameter("momentum", momentum, 0.0, 1.0)
   _check_switch(nesterov)
+  check_float_dtype("accumulator_dtype", accumulator_dtype)
   accumulator_dtype = _canonical_dtype(accumulator_dtype)
   lookahead_is_exact = is_lookahead_exact(momentum)
 
@@ -302,6 +303,7 @@ def switched_momentum(
     return jnp.asarray(nesterov) != 0
 
   def init_fn(params):
+    check_float_params(params)
     mu = _float_scalar(value_at(momentum, 0))
     return NesterovMomentumState(
         count=jnp.zeros([], jnp.int32),

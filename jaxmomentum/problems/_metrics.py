@@ -51,9 +51,9 @@ def _as_float(values, mask):
     raise ValueError(f"values must have the mask's shape {jnp.shape(mask)}, "
                      f"got {jnp.shape(values)}")
   values = jnp.asarray(values)
-  dtype = jnp.promote_types(values.dtype, jnp.float32)
-  if not jnp.issubdtype(dtype, jnp.floating):
-    dtype = jnp.float32
+  dtype = jnp.float32
+  if jnp.issubdtype(values.dtype, jnp.floating):
+    dtype = jnp.promote_types(values.dtype, jnp.float32)
   return values.astype(dtype), jnp.asarray(mask).astype(dtype)
 
 
