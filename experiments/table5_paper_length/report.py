@@ -34,7 +34,7 @@ def read_grid(directory: pathlib.Path) -> dict:
   manager = ocp.CheckpointManager(directory / "checkpoints")
   step = manager.latest_step()
   if step is None:
-    raise SystemExit(f"{directory}: no checkpoint yet")
+    return None  # the grid has started but not saved yet
   restored = manager.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
   meta, leaves = restored.meta, restored.state
@@ -65,6 +65,8 @@ def summarize(run_dir: pathlib.Path) -> list[dict]:
   for directory in sorted((run_dir / "checkpoints" / "table5").iterdir()):
     problem, momentum = directory.name.rsplit("-", 1)
     grid = read_grid(directory)
+    if grid is None:
+      continue
     evals = grid["steps_done"] // grid["eval_every"]
     steps = grid["eval_every"] * np.arange(1, evals + 1)
     points = len(grid["grid"]["learning_rate"])
