@@ -14,6 +14,8 @@ from jax.flatten_util import ravel_pytree
 import numpy as np
 import pytest
 
+import _tiny_mlp
+
 import jaxmomentum
 from jaxmomentum import curvature
 
@@ -24,27 +26,16 @@ def x64():
     yield
 
 
-def _dense(matvec, params):
-  """The matrix of ``matvec`` in the flat basis of ``params``."""
-  flat, unravel = ravel_pytree(params)
-  column = lambda e: ravel_pytree(matvec(unravel(e)))[0]  # noqa: E731
-  return np.asarray(jax.jit(jax.vmap(column))(jnp.eye(flat.size,
-                                                      dtype=flat.dtype))).T
+_dense = _tiny_mlp.dense
 
 
 # -- a tiny MLP and a 3-step RNN --------------------------------------------
 
 def _mlp_params(key, sizes=(3, 4, 2)):
-  keys = jax.random.split(key, len(sizes))
-  return [{"w": jax.random.normal(k, (a, b)) * 0.7, "b": jnp.full((b,), 0.1)}
-          for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
+  return _tiny_mlp.mlp_params(key, sizes, bias=0.1)
 
 
-def _mlp_outputs(params, batch):
-  h = batch["x"]
-  for layer in params[:-1]:
-    h = jnp.tanh(h @ layer["w"] + layer["b"])
-  return h @ params[-1]["w"] + params[-1]["b"]
+_mlp_outputs = _tiny_mlp.mlp_outputs
 
 
 def _mlp_batch(key, n=5, d_in=3, d_out=2):

@@ -10,6 +10,8 @@ import numpy as np
 import optax
 import pytest
 
+import _tiny_mlp
+
 import jaxmomentum
 from jaxmomentum import curvature
 from jaxmomentum._hessian_free import levenberg_marquardt
@@ -21,17 +23,8 @@ def x64():
     yield
 
 
-def _mlp_params(key, sizes=(3, 4, 2)):
-  keys = jax.random.split(key, len(sizes))
-  return [{"w": jax.random.normal(k, (a, b)) * 0.7, "b": jnp.zeros((b,))}
-          for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
-
-
-def _mlp_outputs(params, batch):
-  h = batch["x"]
-  for layer in params[:-1]:
-    h = jnp.tanh(h @ layer["w"] + layer["b"])
-  return h @ params[-1]["w"] + params[-1]["b"]
+_mlp_params = _tiny_mlp.mlp_params
+_mlp_outputs = _tiny_mlp.mlp_outputs
 
 
 def _batch(key, n=8, d_in=3, d_out=2, learnable=False):
@@ -51,10 +44,8 @@ def _loss(params, batch):
 
 
 def _dense_gn(params, batch):
-  flat, unravel = ravel_pytree(params)
-  gv = curvature.gauss_newton_vp(_mlp_outputs, _LOSS, params, batch)
-  column = lambda e: ravel_pytree(gv(unravel(e)))[0]  # noqa: E731
-  return np.asarray(jax.jit(jax.vmap(column))(jnp.eye(flat.size))).T
+  return _tiny_mlp.dense(
+      curvature.gauss_newton_vp(_mlp_outputs, _LOSS, params, batch), params)
 
 
 def _step(opt, params, state, batch, **kwargs):
