@@ -9,7 +9,7 @@ writes ``curves.json``, ``curves.md`` and ``curves.png``:
   python experiments/table5_paper_length/report.py RUN_OUT_DIR [--out DIR]
 
 ``RUN_OUT_DIR`` is the ``--out`` of the reproduce command (it holds
-``checkpoints/table5/<problem>-<nag|cm>``). A run "leaves its biases plateau"
+``checkpoints/table5/<problem>-<nag|cm|nag+cm>``). A run "leaves its biases plateau"
 at the first evaluation whose zero-one error is at most half the biases
 (constant-predictor) error of our generator; the loss column shows where
 the loss first falls to half its first evaluated value.
@@ -77,6 +77,8 @@ def summarize(run_dir: pathlib.Path) -> list[dict]:
       exit_error = _first(error, 0.5 * BIASES[problem])
       exit_loss = _first(loss, 0.5 * loss[0]) if evals else None
       mu0 = grid["grid"]["mu0"][point]
+      if "nesterov" in grid["grid"]:  # a merged NAG+CM grid
+        momentum = "nag" if grid["grid"]["nesterov"][point] else "cm"
       rows.append({
           "problem": problem, "momentum": momentum if mu0 else "sgd",
           "seed": int(seed),

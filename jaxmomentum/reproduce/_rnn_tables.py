@@ -30,6 +30,7 @@ from jaxmomentum import training
 from jaxmomentum.models import RNN
 from jaxmomentum.reproduce import _momentum_types
 from jaxmomentum.reproduce import _report
+from jaxmomentum.reproduce import _rnn_traces
 from jaxmomentum.reproduce._protocols import RNN_PROBLEMS
 from jaxmomentum.reproduce._protocols import RNNProtocol
 
@@ -71,12 +72,14 @@ class RNNTask(NamedTuple):
 
 
 def rnn_task(problem, protocol: RNNProtocol, *,
-             unroll: Optional[int] = None) -> RNNTask:
+             unroll: Optional[int] = None, traces: bool = False) -> RNNTask:
   """The model, data, loss and metrics of ``problem`` (Section 4, Table 4).
 
   ``unroll``: time steps per iteration of the RNN's loops (default
   ``protocol.unroll``); a speed knob, the numbers stay the same up to float
-  rounding.
+  rounding. ``traces``: also evaluate the communication traces of
+  :mod:`jaxmomentum.reproduce._rnn_traces` (spectral radius, saturation,
+  gradient reaching the information steps, answer sensitivity).
   """
   bias = output_bias(problem, protocol.output_bias, protocol.center)
   input_scale = (problem.input_scale if protocol.input_scale is None
@@ -103,22 +106,28 @@ def rnn_task(problem, protocol: RNNProtocol, *,
 
   def eval_fn(params, batch):
     outputs = model.apply(params, batch.inputs)
-    return {"loss": problem.loss(outputs, batch, normalization=normalization),
-            "error": problem.zero_one(outputs, batch)}
+    metrics = {"loss": problem.loss(outputs, batch,
+                                    normalization=normalization),
+               "error": problem.zero_one(outputs, batch)}
+    if traces:
+      metrics.update(_rnn_traces.communication_traces(
+          model, problem, params, batch, normalization=normalization))
+    return metrics
 
   return RNNTask(init_fn, sample_fn, loss_fn, eval_fn)
 
 
 def make_rnn_trainer(problem, protocol: RNNProtocol, momentum: str, *,
-                     unroll: Optional[int] = None) -> training.Trainer:
+                     unroll: Optional[int] = None, traces: bool = False
+                     ) -> training.Trainer:
   """The trainer of one problem's grid over (μ0, ε).
 
   ``momentum``: ``"nag"``, ``"cm"``, or ``"nag+cm"`` (both in one program:
   the grid then also has a ``nesterov`` hyperparameter, 1 for NAG runs, 0
-  for CM runs). ``unroll``: as in :func:`rnn_task`.
+  for CM runs). ``unroll``, ``traces``: as in :func:`rnn_task`.
   """
   init_fn, sample_fn, loss_fn, eval_fn = rnn_task(problem, protocol,
-                                                  unroll=unroll)
+                                                  unroll=unroll, traces=traces)
   optimizer = _momentum_types.optimizer(momentum)
 
   def optimizer_factory(learning_rate, mu0, **switch):  # switch: nesterov
