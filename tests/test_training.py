@@ -368,7 +368,9 @@ class _CompileLog(logging.Handler):
     self.messages.append(record.getMessage())
 
   def count(self, name):
-    return sum(m.startswith(f"Compiling jit({name})") for m in self.messages)
+    # "Compiling jit(name) ..." (jax >= 0.7) or "Compiling name ..." (0.6).
+    pattern = re.compile(rf"Compiling (jit\({name}\)|{name}) ")
+    return sum(bool(pattern.match(m)) for m in self.messages)
 
 
 def test_run_grid_compiles_the_chunk_program_once():
