@@ -27,6 +27,7 @@ from jaxmomentum._validation import check_int
 from jaxmomentum._validation import check_range
 from jaxmomentum.training import _checkpoint
 from jaxmomentum.training._devices import init_distributed
+from jaxmomentum.training._digest import raw_keys
 from jaxmomentum.training._devices import is_main_process
 from jaxmomentum.training._devices import RUN_AXIS
 from jaxmomentum.training._devices import run_mesh
@@ -93,8 +94,7 @@ class GridResult:
 def _to_host(x) -> np.ndarray:
   """A (sharded, possibly multi-process) array on the host; PRNG keys as
   their raw data."""
-  if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-    x = jax.random.key_data(x)
+  x = raw_keys(x)
   if getattr(x, "is_fully_addressable", True):
     return np.asarray(jax.device_get(x))
   return np.asarray(multihost_utils.process_allgather(x, tiled=True))
@@ -202,7 +202,7 @@ def _description(trainer, grid, seeds, state, metric_names, tag):
   data) are as in the first checkpoint format, so checkpoints written by it
   keep their fingerprint.
   """
-  raw = jax.eval_shape(lambda s: jax.tree.map(_checkpoint.raw_keys, s), state)
+  raw = jax.eval_shape(lambda s: jax.tree.map(raw_keys, s), state)
   per_run = [(jax.tree_util.keystr(path), list(x.shape)[1:], str(x.dtype))
              for path, x in jax.tree_util.tree_flatten_with_path(raw)[0]]
   return {
@@ -243,12 +243,13 @@ def run_grid(
   over all of them; each chunk of ``trainer.config.chunk_size`` updates is
   one call of one compiled program whose state buffers are donated.
 
-  With ``out_dir``, the whole state and the metrics so far are saved
-  atomically (orbax-checkpoint) after a chunk whenever ``checkpoint_every_s``
-  seconds have passed since the last save, and always after the last chunk.
-  If ``out_dir`` already holds a checkpoint of the same run (same
-  configuration, seeds, grid, per-run state shapes and ``tag``), the run
-  resumes from it and ends with the same numbers as an uninterrupted run; a
+  With ``out_dir``, the whole state (the sharded pytree, as orbax writes it)
+  and the metrics so far are saved atomically (orbax-checkpoint) after a
+  chunk whenever ``checkpoint_every_s`` seconds have passed since the last
+  save, and always after the last chunk. If ``out_dir`` already holds a
+  checkpoint of the same run (same configuration, seeds, grid, per-run state
+  shapes and ``tag``; written on any number of devices), the run resumes
+  from it and ends with the same numbers as an uninterrupted run; a
   checkpoint of a different run raises :class:`CheckpointError` (a
   ``ValueError``). Every checkpoint carries a digest of its arrays, checked on
   restore: a damaged one (unreadable, or not matching its digest) is moved to
