@@ -184,7 +184,7 @@ def main():
   def nag_steps(params, state, key):
     def body(carry, k):
       params, state = carry
-      xb = problems.sample_minibatch(k, data, 200)
+      xb = problems.sample_minibatch(k, 200, data)
       grads = jax.grad(loss_fn)(params, xb)
       updates, state = nag.update(grads, state, params)
       return (optax.apply_updates(params, updates), state), None

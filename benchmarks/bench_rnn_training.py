@@ -84,8 +84,9 @@ def _jax_pieces():
             "w_ho": 0.1 * jax.random.normal(k3, (HIDDEN, OUTPUTS)),
             "b_o": jnp.zeros(OUTPUTS)}
 
-  def sample(key, batch_size):
+  def sample(key, batch_size, data=None):  # make_train's sample_fn
     """Addition-like: noise, two markers (I in [0,8), J in [8,40)), sum."""
+    del data
     k_val, k_i, k_j = jax.random.split(key, 3)
     values = jax.random.uniform(k_val, (batch_size, LENGTH))
     i = jax.random.randint(k_i, (batch_size, 1), 0, LENGTH // 10)

@@ -242,11 +242,10 @@ def check_numerics(short_name: str, sizes: Sizes) -> dict:
   import numpy as np  # pylint: disable=import-outside-toplevel
   from jaxmomentum.reproduce import _rnn_tables  # pylint: disable=import-outside-toplevel
   protocol = protocol_for(sizes)
-  trainer = _rnn_tables.make_rnn_trainer(problem_of(short_name), protocol,
-                                         "nag+cm")
-  # The trainer's own pieces (private): exactly what the program computes.
-  loss_fn, sample_fn, init_fn = (trainer._loss_fn, trainer._sample_fn,  # pylint: disable=protected-access
-                                 trainer._init_fn)  # pylint: disable=protected-access
+  # The pieces make_rnn_trainer builds its trainer from: what the program
+  # computes.
+  init_fn, sample_fn, loss_fn, _ = _rnn_tables.rnn_task(
+      problem_of(short_name), protocol)
   try:
     cpu = jax.devices("cpu")[0]
   except RuntimeError as err:  # e.g. JAX_PLATFORMS=cuda
@@ -256,7 +255,7 @@ def check_numerics(short_name: str, sizes: Sizes) -> dict:
     key = jax.random.key(0)
     params = jax.jit(init_fn)(jax.random.fold_in(key, 1))
     batch = jax.jit(sample_fn, static_argnums=1)(jax.random.fold_in(key, 2),
-                                                 sizes.batch_size)
+                                                 sizes.batch_size, None)
     params, batch = jax.device_get((params, batch))
   value_and_grad = jax.jit(jax.value_and_grad(loss_fn))
   out = {"problem": short_name,

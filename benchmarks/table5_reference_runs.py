@@ -127,9 +127,9 @@ def run_ours(args, ref, trace_batch, ref_problem, log=print):
         f"{row['eval_error']:.4f}  |g W_ih| {tr['grad_norm/W_ih']:.3g}  rho "
         f"{tr['spectral_radius']:.3f}  dout/dx {tr.get('dout_dx_mark0', 0):.3g}")
 
-  record(0, state, {k: v for k, v in evaluate(state).items()})
+  record(0, state, {k: v for k, v in evaluate(state, None).items()})
   for _ in range(trainer.config.num_chunks):
-    state, metrics = chunk(state, hparams)
+    state, metrics = chunk(state, hparams, None)
     step = int(state.step)
     record(step, state, {k: float(np.asarray(v)[-1])
                          for k, v in metrics.items()})

@@ -31,6 +31,33 @@ def _check_momentum(momentum: ScalarOrSchedule) -> ScalarOrSchedule:
   return check_hyperparameter("momentum", momentum, 0.0, 1.0)
 
 
+# The links of cm, nag and adam, for those functions and for
+# jaxmomentum.FusedUpdate, which runs the same links' maths.
+
+def cm_links(learning_rate, momentum, accumulator_dtype=None):
+  """:func:`cm`'s chain as a tuple: (learning rate, momentum)."""
+  return (optax.scale_by_learning_rate(_check_learning_rate(learning_rate)),
+          _momentum.classical_momentum(_check_momentum(momentum),
+                                       accumulator_dtype))
+
+
+def nag_links(learning_rate, momentum, accumulator_dtype=None):
+  """:func:`nag`'s chain as a tuple: (learning rate, momentum)."""
+  return (optax.scale_by_learning_rate(_check_learning_rate(learning_rate)),
+          _momentum.nesterov_momentum(_check_momentum(momentum),
+                                      accumulator_dtype))
+
+
+def adam_links(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
+               bias_correction=True, mu_dtype=None):
+  """:func:`adam`'s chain as a tuple: (moments, learning rate)."""
+  # b1, b2, eps: checked in scale_by_adam
+  learning_rate = _check_learning_rate(learning_rate)
+  return (_adaptive.scale_by_adam(b1, b2, eps, eps_root, bias_correction,
+                                  mu_dtype),
+          optax.scale_by_learning_rate(learning_rate))
+
+
 def cm(
     learning_rate: ScalarOrSchedule,
     momentum: ScalarOrSchedule,
@@ -71,12 +98,7 @@ def cm(
   Reference:
     Sutskever, Martens, Dahl & Hinton, ICML 2013, Eqs. 1-2.
   """
-  learning_rate = _check_learning_rate(learning_rate)
-  momentum = _check_momentum(momentum)
-  return optax.chain(
-      optax.scale_by_learning_rate(learning_rate),
-      _momentum.classical_momentum(momentum, accumulator_dtype),
-  )
+  return optax.chain(*cm_links(learning_rate, momentum, accumulator_dtype))
 
 
 def nag(
@@ -120,12 +142,7 @@ def nag(
   Reference:
     Sutskever, Martens, Dahl & Hinton, ICML 2013, Eqs. 3-4.
   """
-  learning_rate = _check_learning_rate(learning_rate)
-  momentum = _check_momentum(momentum)
-  return optax.chain(
-      optax.scale_by_learning_rate(learning_rate),
-      _momentum.nesterov_momentum(momentum, accumulator_dtype),
-  )
+  return optax.chain(*nag_links(learning_rate, momentum, accumulator_dtype))
 
 
 def nag_or_cm(
@@ -216,13 +233,8 @@ def adam(
   Reference:
     Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
   """
-  # b1, b2, eps: checked in scale_by_adam
-  learning_rate = _check_learning_rate(learning_rate)
-  return optax.chain(
-      _adaptive.scale_by_adam(b1, b2, eps, eps_root, bias_correction,
-                              mu_dtype),
-      optax.scale_by_learning_rate(learning_rate),
-  )
+  return optax.chain(*adam_links(learning_rate, b1, b2, eps, eps_root,
+                                 bias_correction, mu_dtype))
 
 
 def rmsprop(

@@ -15,8 +15,10 @@ over XLA's own intra-op thread pool), compiled with the machine's C++
 compiler the first time it is needed and cached. Where the kernel does not
 apply (another backend, mixed dtypes, no compiler) a :class:`FusedUpdate`
 runs the two calls of its optimizer, which agree with the kernels to float
-rounding. Nothing is registered globally: the kernel's plan lives in the
-object.
+rounding. Nothing is registered globally: the kernel lives in the object,
+and reads its coefficients from the optimizer's own links and the helpers
+of ``_momentum`` and optax that the plain transforms use, so each update
+rule is written once in Python (and once in C++).
 """
 
 from __future__ import annotations
@@ -32,8 +34,6 @@ import optax
 from jaxmomentum import _alias
 from jaxmomentum import _momentum
 from jaxmomentum import _native
-from jaxmomentum._momentum import NesterovMomentumState
-from jaxmomentum._momentum import value_at
 
 _KERNELS = {"momentum": "JmMomentum", "adam": "JmAdam"}
 _DTYPES = {jnp.dtype(jnp.float32): "F32", jnp.dtype(jnp.float64): "F64"}
@@ -84,48 +84,55 @@ def _eligible(*trees) -> bool:
   return True
 
 
-def _learning_rate_step(learning_rate, lr_state):
-  """ε_t and the next state of ``optax.scale_by_learning_rate(learning_rate)``."""
-  if not callable(learning_rate):
-    return learning_rate, lr_state  # optax.scale: an empty state
-  return learning_rate(lr_state.count), optax.ScaleByScheduleState(
-      count=optax.safe_increment(lr_state.count))
+def _coefs(dtype, *values) -> jax.Array:
+  return jnp.stack([jnp.asarray(x, dtype) for x in values])
 
+
+def _unzip(params, out, n: int):
+  """A tree of ``n``-tuples (one per leaf of ``params``) as ``n`` trees."""
+  return jax.tree.transpose(jax.tree.structure(params),
+                            jax.tree.structure((0,) * n), out)
+
+
+def _scale_of(link: optax.GradientTransformation, state):
+  """What an elementwise-scaling link (``optax.scale_by_learning_rate``)
+  multiplies by at this step, and its next state: its own update of a 1."""
+  return link.update(jnp.ones([]), state)
+
+
+# The kernels' coefficients come from the optimizer's own links and from
+# the helpers its transforms use (jaxmomentum._momentum, optax's bias
+# correction): the update rules are written once in Python, once in C++.
 
 @dataclasses.dataclass(frozen=True)
-class MomentumPlan:
-  learning_rate: Any
-  momentum: Any
+class MomentumKernel:
+  """The one-pass step of ``cm``/``nag``: links (learning rate, momentum)."""
+  learning_rate: optax.GradientTransformation  # the chain's first link
+  momentum: Any  # the momentum link's μ (a float or a schedule)
   nesterov: bool
 
   def __call__(self, grads, state, params):
     lr_state, m_state = state
-    lr, lr_state = _learning_rate_step(self.learning_rate, lr_state)
-    mu = value_at(self.momentum, m_state.count)
-    mu_next = value_at(self.momentum, optax.safe_increment(m_state.count))
+    neg_lr, lr_state = _scale_of(self.learning_rate, lr_state)
+    mu, mu_next = _momentum.momentum_step(self.momentum, m_state.count)
 
     def leaf(p, v, g):
-      coefs = jnp.stack([jnp.asarray(x, p.dtype) for x in (mu, -lr, mu_next)])
-      return _call("momentum", (p, v, g), coefs, nesterov=self.nesterov)
+      return _call("momentum", (p, v, g), _coefs(p.dtype, mu, neg_lr, mu_next),
+                   nesterov=self.nesterov)
 
-    out = jax.tree.map(leaf, params, m_state.velocity, grads)
-    treedef = jax.tree.structure(params)
-    new_params, velocity = jax.tree.transpose(
-        treedef, jax.tree.structure((0, 0)), out)
-    m_state = m_state._replace(count=optax.safe_increment(m_state.count),
-                               velocity=velocity)
-    if isinstance(m_state, NesterovMomentumState):
-      m_state = m_state._replace(lookahead_momentum=jnp.asarray(
-          mu_next, m_state.lookahead_momentum.dtype))
-    return new_params, (lr_state, m_state)
+    new_params, velocity = _unzip(
+        params, jax.tree.map(leaf, params, m_state.velocity, grads), 2)
+    return new_params, (lr_state,
+                        _momentum.advance(m_state, velocity, mu_next))
 
   def applies(self, grads, state, params) -> bool:
     return _eligible(params, state[1].velocity, grads)
 
 
 @dataclasses.dataclass(frozen=True)
-class AdamPlan:
-  learning_rate: Any
+class AdamKernel:
+  """The one-pass step of ``adam``: links (moments, learning rate)."""
+  learning_rate: optax.GradientTransformation  # the chain's second link
   b1: Any
   b2: Any
   eps: Any
@@ -134,21 +141,20 @@ class AdamPlan:
 
   def __call__(self, grads, state, params):
     adam_state, lr_state = state
-    lr, lr_state = _learning_rate_step(self.learning_rate, lr_state)
+    neg_lr, lr_state = _scale_of(self.learning_rate, lr_state)
     count = optax.safe_increment(adam_state.count)
-    if self.bias_correction:
-      bc1, bc2 = 1 - self.b1 ** count, 1 - self.b2 ** count
-    else:
-      bc1 = bc2 = 1.0
+    one = jnp.ones([])
+    inv_bc1, inv_bc2 = ((optax.tree.bias_correction(one, b, count)
+                         for b in (self.b1, self.b2))
+                        if self.bias_correction else (one, one))
 
     def leaf(p, m, v, g):
-      coefs = jnp.stack([jnp.asarray(x, p.dtype) for x in (
-          self.b1, self.b2, bc1, bc2, self.eps_root, self.eps, -lr)])
-      return _call("adam", (p, m, v, g), coefs)
+      return _call("adam", (p, m, v, g), _coefs(
+          p.dtype, self.b1, self.b2, inv_bc1, inv_bc2, self.eps_root,
+          self.eps, neg_lr))
 
-    out = jax.tree.map(leaf, params, adam_state.mu, adam_state.nu, grads)
-    new_params, mu, nu = jax.tree.transpose(
-        jax.tree.structure(params), jax.tree.structure((0, 0, 0)), out)
+    new_params, mu, nu = _unzip(params, jax.tree.map(
+        leaf, params, adam_state.mu, adam_state.nu, grads), 3)
     return new_params, (optax.ScaleByAdamState(count=count, mu=mu, nu=nu),
                         lr_state)
 
@@ -203,7 +209,9 @@ class FusedUpdate:
 
   Attributes:
     optimizer: the plain ``optax.GradientTransformation`` it fuses.
-    plan: the kernel's coefficients for each step (internal).
+    kernel: the one-pass step (internal): it reads its coefficients from
+      ``optimizer``'s own links and the helpers its transforms use, so each
+      update rule is written once in Python (and once in C++).
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxmomentum
@@ -221,14 +229,15 @@ class FusedUpdate:
     Kingma & Ba, ICLR 2015 (Adam).
   """
   optimizer: optax.GradientTransformation
-  plan: Union[MomentumPlan, AdamPlan]
+  kernel: Union[MomentumKernel, AdamKernel]
 
   @classmethod
   def cm(cls, *args, **kwargs) -> "FusedUpdate":
     """``jaxmomentum.cm(*args, **kwargs)`` with its one-pass step."""
-    a = _arguments(_alias.cm, args, kwargs)
-    return cls(_alias.cm(*args, **kwargs), MomentumPlan(
-        a["learning_rate"], a["momentum"], nesterov=False))
+    links = _alias.cm_links(*args, **kwargs)
+    a = _arguments(_alias.cm_links, args, kwargs)
+    return cls(optax.chain(*links),
+               MomentumKernel(links[0], a["momentum"], nesterov=False))
 
   @classmethod
   def nag(cls, *args, **kwargs) -> "FusedUpdate":
@@ -239,21 +248,23 @@ class FusedUpdate:
         kernel has no term for an inexact look-ahead; use
         ``jaxmomentum.nag`` with :func:`update_and_apply`.
     """
-    a = _arguments(_alias.nag, args, kwargs)
+    links = _alias.nag_links(*args, **kwargs)
+    a = _arguments(_alias.nag_links, args, kwargs)
     if not _momentum.is_lookahead_exact(a["momentum"]):
       raise ValueError(
           "FusedUpdate.nag: momentum must be a float or a schedule (the "
           "one-pass kernel has no term for an array momentum's inexact "
           f"look-ahead); got {type(a['momentum']).__name__}")
-    return cls(_alias.nag(*args, **kwargs), MomentumPlan(
-        a["learning_rate"], a["momentum"], nesterov=True))
+    return cls(optax.chain(*links),
+               MomentumKernel(links[0], a["momentum"], nesterov=True))
 
   @classmethod
   def adam(cls, *args, **kwargs) -> "FusedUpdate":
     """``jaxmomentum.adam(*args, **kwargs)`` with its one-pass step."""
-    a = _arguments(_alias.adam, args, kwargs)
-    return cls(_alias.adam(*args, **kwargs), AdamPlan(
-        a["learning_rate"], a["b1"], a["b2"], a["eps"], a["eps_root"],
+    links = _alias.adam_links(*args, **kwargs)
+    a = _arguments(_alias.adam_links, args, kwargs)
+    return cls(optax.chain(*links), AdamKernel(
+        links[1], a["b1"], a["b2"], a["eps"], a["eps_root"],
         a["bias_correction"]))
 
   def init(self, params: optax.Params) -> optax.OptState:
@@ -263,14 +274,14 @@ class FusedUpdate:
   def uses_kernel(self, grads, opt_state, params) -> bool:
     """Whether a call with these arguments runs the kernel (vs two calls)."""
     return (jax.default_backend() == "cpu"
-            and self.plan.applies(grads, opt_state, params)
+            and self.kernel.applies(grads, opt_state, params)
             and kernels_available())
 
   def __call__(self, grads: optax.Updates, opt_state: optax.OptState,
                params: optax.Params
                ) -> tuple[optax.Params, optax.OptState]:
     if self.uses_kernel(grads, opt_state, params):
-      return self.plan(grads, opt_state, params)
+      return self.kernel(grads, opt_state, params)
     return _two_calls(self.optimizer, grads, opt_state, params)
 
 

@@ -28,6 +28,32 @@ def value_at(hparam: ScalarOrSchedule, count: chex.Numeric) -> chex.Numeric:
   return hparam(count) if callable(hparam) else hparam
 
 
+def momentum_step(momentum: ScalarOrSchedule, count: chex.Numeric
+                  ) -> tuple[chex.Numeric, chex.Numeric]:
+  """μ_t and μ_{t+1} for the update after ``count`` updates: the momentum
+  of the velocity step (Eqs. 1, 3) and of the look-ahead it leads to."""
+  return (value_at(momentum, count),
+          value_at(momentum, optax.safe_increment(count)))
+
+
+def new_velocity(mu: chex.Numeric, updates: optax.Updates,
+                 velocity: optax.Updates) -> optax.Updates:
+  r""":math:`v_{t+1} = \mu_t v_t + u_t` (Eqs. 1, 3), in the velocity's dtype."""
+  return jax.tree.map(lambda u, v: (mu * v + u).astype(v.dtype), updates,
+                      velocity)
+
+
+def advance(state, velocity: optax.Updates, mu_next: chex.Numeric):
+  """A CM or NAG state after one update: the count incremented, the new
+  velocity and, for NAG, μ_{t+1}, the look-ahead of the new params."""
+  state = state._replace(count=optax.safe_increment(state.count),
+                         velocity=velocity)
+  if isinstance(state, NesterovMomentumState):
+    state = state._replace(lookahead_momentum=jnp.asarray(
+        mu_next, state.lookahead_momentum.dtype))
+  return state
+
+
 def _canonical_dtype(dtype: Optional[Any]) -> Optional[Any]:
   """``dtype`` as JAX will store it (float64 -> float32 without x64)."""
   return None if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
@@ -99,14 +125,11 @@ def classical_momentum(
 
   def update_fn(updates, state, params=None):
     del params
-    mu = value_at(momentum, state.count)
-    velocity = jax.tree.map(lambda u, v: (mu * v + u).astype(v.dtype),
-                            updates, state.velocity)
+    mu, mu_next = momentum_step(momentum, state.count)
+    velocity = new_velocity(mu, updates, state.velocity)
     new_updates = jax.tree.map(lambda v, u: v.astype(u.dtype), velocity,
                                updates)
-    new_state = ClassicalMomentumState(
-        count=optax.safe_increment(state.count), velocity=velocity)
-    return new_updates, new_state
+    return new_updates, advance(state, velocity, mu_next)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -203,12 +226,10 @@ def nesterov_momentum(
 
   def update_fn(updates, state, params=None):
     del params
-    mu = value_at(momentum, state.count)
-    mu_next = value_at(momentum, optax.safe_increment(state.count))
+    mu, mu_next = momentum_step(momentum, state.count)
     correction = mu - state.lookahead_momentum  # zero unless μ was injected
 
-    velocity = jax.tree.map(lambda u, v: (mu * v + u).astype(v.dtype),
-                            updates, state.velocity)
+    velocity = new_velocity(mu, updates, state.velocity)
     if lookahead_is_exact:
       # μ̃_t = μ_t by construction: the update reads only v_{t+1} and u_t, so
       # a donated velocity buffer is overwritten in place (no copy).
@@ -220,12 +241,7 @@ def nesterov_momentum(
           lambda v_new, u, v: (mu_next * v_new + u + correction * v).astype(
               u.dtype),
           velocity, updates, state.velocity)
-    new_state = NesterovMomentumState(
-        count=optax.safe_increment(state.count),
-        velocity=velocity,
-        lookahead_momentum=jnp.asarray(
-            mu_next, state.lookahead_momentum.dtype))
-    return new_updates, new_state
+    return new_updates, advance(state, velocity, mu_next)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -313,11 +329,9 @@ def switched_momentum(
   def update_fn(updates, state, params=None):
     del params
     nag = is_nag()
-    mu = value_at(momentum, state.count)
-    mu_next = value_at(momentum, optax.safe_increment(state.count))
+    mu, mu_next = momentum_step(momentum, state.count)
     correction = mu - state.lookahead_momentum  # zero unless μ was injected
-    velocity = jax.tree.map(lambda u, v: (mu * v + u).astype(v.dtype),
-                            updates, state.velocity)
+    velocity = new_velocity(mu, updates, state.velocity)
 
     def select(v_new, u, v):
       nag_update = mu_next * v_new + u
@@ -327,12 +341,8 @@ def switched_momentum(
 
     new_updates = jax.tree.map(select, velocity, updates, state.velocity)
     lookahead = jnp.asarray(mu_next, state.lookahead_momentum.dtype)
-    new_state = NesterovMomentumState(
-        count=optax.safe_increment(state.count),
-        velocity=velocity,
-        lookahead_momentum=jnp.where(nag, lookahead,
-                                     jnp.zeros_like(lookahead)))
-    return new_updates, new_state
+    return new_updates, advance(
+        state, velocity, jnp.where(nag, lookahead, jnp.zeros_like(lookahead)))
 
   return optax.GradientTransformation(init_fn, update_fn)
 

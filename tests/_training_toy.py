@@ -38,8 +38,12 @@ def uniform(key, shape):
   return ((x >> 8).astype(jnp.float32) / (1 << 24)).reshape(shape)
 
 
-def sample(key, batch_size):
-  """Inputs (B, T, 2): noise and a marker on two steps; target their sum."""
+def sample(key, batch_size, data=None):
+  """Inputs (B, T, 2): noise and a marker on two steps; target their sum.
+
+  ``data``: make_train's sample_fn argument, unused (generated from the key).
+  """
+  del data
   u = uniform(key, (batch_size, LENGTH + 1))
   values = u[:, :LENGTH]
   first = (u[:, LENGTH] * (LENGTH // 2)).astype(jnp.int32)

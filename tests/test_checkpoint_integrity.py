@@ -245,3 +245,58 @@ def test_unwritable_out_dir_is_a_checkpoint_error(trainer, tmp_path):
       training.run_grid(trainer, _GRID, _SEEDS, out_dir=out, progress=False)
   finally:
     locked.chmod(0o700)
+
+
+def _rewrite_as_first_format(out_dir, trainer, step):
+  """Rewrites checkpoint ``step`` of ``out_dir`` in the first format (host
+  arrays named by position, a SHA-256 digest, no "format" entry), as
+  jaxmomentum wrote checkpoints before format 2, and drops the others."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  from jaxmomentum.training import _checkpoint_v1  # pylint: disable=g-import-not-at-top
+  from jaxmomentum.training import _runner  # pylint: disable=g-import-not-at-top
+  placement = _runner._Placement(trainer, None)
+  num_runs = len(_SEEDS) * len(_GRID["learning_rate"])
+  rows = -(-num_runs // placement.num_devices) * placement.num_devices
+  seeds = placement.put(np.resize(np.int32(_SEEDS), rows))
+  hparams = {k: placement.put(np.resize(np.float32(v), rows))
+             for k, v in _GRID.items()}
+  like = placement.init(seeds, hparams)  # layout only
+  steps_dir = os.path.join(out_dir, "checkpoints")
+  manager = ocp.CheckpointManager(steps_dir)
+  meta = manager.restore(step, args=ocp.args.Composite(
+      meta=ocp.args.JsonRestore())).meta
+  checkpointer = _checkpoint.GridCheckpointer(
+      out_dir, meta["fingerprint"], meta["description"], num_runs)
+  metrics = {k: np.zeros((num_runs, 4), np.float32)
+             for k in ("error", "loss", "train_loss")}
+  tree, _ = checkpointer._read(step, {"state": like, "metrics": metrics})
+  checkpointer.close()
+  host = {"state": jax.tree.map(lambda x: _runner._to_host(x)[:num_runs],
+                                tree["state"]),
+          "metrics": tree["metrics"]}
+  flat = _checkpoint_v1.flatten(host)
+  del meta["format"], meta["rows"]
+  meta["digest"] = _checkpoint_v1.digest(flat, step)
+  for s in manager.all_steps():
+    manager.delete(s)
+  manager.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(flat), meta=ocp.args.JsonSave(meta)))
+  manager.wait_until_finished()
+  manager.close()
+
+
+def test_a_first_format_checkpoint_resumes_to_the_same_numbers(
+    trainer, uninterrupted, out_dir):
+  _rewrite_as_first_format(out_dir, trainer, _STOP_AFTER)
+  with open(os.path.join(_step(out_dir, _STOP_AFTER), "state", "_METADATA")) as f:
+    assert "leaf_00000" in f.read()
+  result = training.run_grid(trainer, _GRID, _SEEDS, out_dir=out_dir,
+                             progress=False, keep_state=True)
+  assert result.chunks_run == 4 - _STOP_AFTER
+  _assert_same_run(result, uninterrupted)
+  # ... and its damage is caught as before.
+  _rewrite_as_first_format(out_dir, trainer, 4)
+  _flip(_step(out_dir, 4))
+  result, messages = _resume(trainer, out_dir)
+  assert len(messages) == 1 and "starts over" in messages[0]
+  _assert_same_run(result, uninterrupted)

@@ -238,8 +238,11 @@ def test_arguments_and_state_are_the_plain_optimizers():
   params = {"w": jnp.ones(3)}
   assert (jax.tree.structure(fused.init(params))
           == jax.tree.structure(plain.init(params)))
-  assert fused.plan.b2 == 0.9 and fused.plan.b1 == 0.9  # default filled in
-  assert fused.plan.learning_rate == 0.01
+  assert fused.kernel.b2 == 0.9 and fused.kernel.b1 == 0.9  # default filled
+  # The kernel's learning rate is the optimizer's own link, stepped by optax.
+  lr_state = fused.init(params)[1]
+  neg_lr, _ = fused.kernel.learning_rate.update(jnp.ones([]), lr_state)
+  np.testing.assert_allclose(neg_lr, -0.01)
 
 
 def test_none_leaves_are_kept():

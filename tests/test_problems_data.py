@@ -324,7 +324,7 @@ def test_sample_minibatch_in_jitted_scan(getkey):
   @jax.jit
   def run(keys):
     return jax.lax.scan(
-        lambda c, k: (c, P.sample_minibatch(k, data, 8)), 0, keys)[1]
+        lambda c, k: (c, P.sample_minibatch(k, 8, data)), 0, keys)[1]
 
   batches = run(jax.random.split(getkey(), 6))
   assert batches["x"].shape == (6, 8, 2) and batches["y"].shape == (6, 8)
@@ -339,7 +339,7 @@ def test_epoch_minibatch_covers_each_epoch_once(getkey):
 
   @jax.jit
   def run(key):
-    return jax.lax.scan(lambda c, s: (c, P.epoch_minibatch(key, data, s, 5)),
+    return jax.lax.scan(lambda c, s: (c, P.epoch_minibatch(key, 5, data, s)),
                         0, jnp.arange(8))[1]
 
   batches = np.asarray(run(key))  # 4 batches per epoch, 3 cases dropped
@@ -350,14 +350,14 @@ def test_epoch_minibatch_covers_each_epoch_once(getkey):
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda: P.sample_minibatch(jax.random.key(0), jnp.zeros((4, 2)), 0),
+    (lambda: P.sample_minibatch(jax.random.key(0), 0, jnp.zeros((4, 2))),
      "batch_size must be an integer >= 1"),
-    (lambda: P.epoch_minibatch(jax.random.key(0), jnp.zeros(4), 0, 5),
+    (lambda: P.epoch_minibatch(jax.random.key(0), 5, jnp.zeros(4), 0),
      r"batch_size must be an integer <= the number of cases \(4\)"),
-    (lambda: P.sample_minibatch(jax.random.key(0),
-                                (jnp.zeros(4), jnp.zeros(5)), 2),
+    (lambda: P.sample_minibatch(jax.random.key(0), 2,
+                                (jnp.zeros(4), jnp.zeros(5))),
      "same leading"),
-    (lambda: P.sample_minibatch(jax.random.key(0), jnp.zeros((0, 3)), 2),
+    (lambda: P.sample_minibatch(jax.random.key(0), 2, jnp.zeros((0, 3))),
      "no cases"),
 ])
 def test_sampler_errors(call, match):

@@ -380,7 +380,7 @@ def _first_batch_and_params(protocol, short_name):
       _protocols.RNN_PROBLEMS[short_name]]
   trainer = _rnn_tables.rnn_task(problem, protocol)
   params = trainer.init_fn(jax.random.key(0))
-  batch = trainer.sample_fn(jax.random.key(1), 4)
+  batch = trainer.sample_fn(jax.random.key(1), 4, None)
   return problem, trainer, params, batch
 
 
@@ -456,7 +456,7 @@ def test_sequence_sum_is_step_mean_at_a_scaled_learning_rate(method):
     optimizer = opt(eps, 0.9)
     state = optimizer.init(params)
     for t in range(3):
-      batch = task.sample_fn(jax.random.key(10 + t), 4)
+      batch = task.sample_fn(jax.random.key(10 + t), 4, None)
       grads = jax.grad(task.loss_fn)(params, batch)
       updates, state = optimizer.update(grads, state, params)
       params = optax.apply_updates(params, updates)

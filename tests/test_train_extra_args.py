@@ -18,7 +18,8 @@ _W = jnp.array([[1.0], [-2.0], [0.5]])
 _LOSS = curvature.squared_error(targets=lambda batch: batch[1])
 
 
-def _sample(key, n):
+def _sample(key, n, data):
+  del data
   x = jax.random.normal(key, (n, 3))
   return x, x @ _W
 

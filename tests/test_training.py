@@ -137,20 +137,33 @@ def test_config_auto_chunk(num_steps, eval_every, chunk_size, num_chunks):
   assert config.eval_batch_size == 1
 
 
-@pytest.mark.parametrize("kwargs,error", [
-    (dict(config={"num_steps": 10}), TypeError),
-    (dict(loss_fn=None), TypeError),
-    (dict(sample_fn=3), TypeError),
-    (dict(init_hparams="scale"), TypeError),
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(config={"num_steps": 10}), TypeError, "config"),
+    (dict(loss_fn=None), TypeError, "loss_fn"),
+    (dict(sample_fn=3), TypeError, "sample_fn"),
+    (dict(sample_fn=lambda key, n: None), TypeError,
+     r"sample_fn must take \(key, batch_size, data\)"),
+    (dict(init_hparams="scale"), TypeError, "init_hparams"),
 ])
-def test_make_train_rejects_bad_arguments(kwargs, error):
+def test_make_train_rejects_bad_arguments(kwargs, error, match):
   args = dict(config=training.TrainConfig(num_steps=10, batch_size=2,
                                           eval_every=5),
               init_fn=toy.init, loss_fn=toy.loss, sample_fn=toy.sample,
               optimizer_factory=toy.sgd)
   args.update(kwargs)
-  with pytest.raises(error):
+  with pytest.raises(error, match=match):
     training.make_train(**args)
+
+
+def test_make_train_returns_pure_functions(trainer):
+  """A frozen bundle of functions: nothing in it changes as it is used."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    trainer.config = None
+  before = dict(vars(trainer))
+  training.run_grid(trainer, _GRID, _SEEDS, progress=False)  # cached shapes
+  assert vars(trainer) == before  # run_grid keeps its programs itself
+  assert trainer in _runner._PROGRAMS
 
 
 # -- the engine -------------------------------------------------------------
@@ -179,7 +192,7 @@ def test_chunks_equal_whole_run_without_recompiling(trainer, standalone):
   state = init(jax.random.key(3), hparams)
   chunks = []
   for _ in range(trainer.config.num_chunks):
-    state, metrics = run_chunk(state, hparams)
+    state, metrics = run_chunk(state, hparams, None)
     chunks.append(jax.device_get(metrics))
   assert run_chunk._cache_size() == 1  # one program for every chunk
   whole_state, whole_metrics = standalone(3, 0.05, 0.9)
@@ -355,7 +368,9 @@ class _CompileLog(logging.Handler):
     self.messages.append(record.getMessage())
 
   def count(self, name):
-    return sum(m.startswith(f"Compiling jit({name})") for m in self.messages)
+    # "Compiling jit(name) ..." (jax >= 0.7) or "Compiling name ..." (0.6).
+    pattern = re.compile(rf"Compiling (jit\({name}\)|{name}) ")
+    return sum(bool(pattern.match(m)) for m in self.messages)
 
 
 def test_run_grid_compiles_the_chunk_program_once():
@@ -440,25 +455,14 @@ def test_checkpoint_without_orbax_names_the_extra(trainer, tmp_path,
 
 # -- progress and devices ---------------------------------------------------
 
-@pytest.mark.parametrize("tqdm_installed", [True, False])
-def test_progress_bar_or_log_line(trainer, capsys, monkeypatch,
-                                  tqdm_installed):
-  if not tqdm_installed:
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+def test_progress_bar(trainer, capsys):
   result = training.run_grid(trainer, _GRID, _SEEDS, progress=True)
   err = capsys.readouterr().err
   assert "40/40" in err, err
-  if tqdm_installed:  # rate and "[elapsed<ETA, rate update/s, ...]"
-    assert "update/s" in err and "run_updates_per_s=" in err, err
-    assert re.search(r"\[\d+:\d+<\d+:\d+", err), err
-  else:
-    lines = re.findall(r"(\d+)/40 updates, ([\d.e+]+) updates/s, "
-                       r"([\d.e+]+) run-updates/s over 6 runs, 2 diverged, "
-                       r"ETA \d+ s", err)
-    assert [n for n, _, _ in lines] == ["10", "40"], err
-    for _, rate, run_rate in lines:  # measured over whole chunks
-      assert 0 < float(rate) < 1e6
-      np.testing.assert_allclose(float(run_rate), 6 * float(rate), rtol=1e-3)
+  # tqdm's "[elapsed<ETA, rate update/s, ...]" and our postfix.
+  assert "update/s" in err and "runs=6" in err and "diverged=2" in err, err
+  assert re.search(r"run_updates_per_s=[\d.e+]+", err), err
+  assert re.search(r"\[\d+:\d+<\d+:\d+", err), err
   assert result.metrics["loss"].shape == (2, 3, 4)
   training.run_grid(trainer, _GRID, _SEEDS, progress=False)
   assert capsys.readouterr().err == ""
@@ -495,10 +499,9 @@ def _data_trainers():
                 optimizer_factory=lambda learning_rate: optax.sgd(
                     learning_rate))
   passed = training.make_train(
-      config, sample_fn=lambda k, n, d: problems.sample_minibatch(k, d, n),
-      data=data, **common)
+      config, sample_fn=problems.sample_minibatch, data=data, **common)
   closed = training.make_train(
-      config, sample_fn=lambda k, n: problems.sample_minibatch(k, data, n),
+      config, sample_fn=lambda k, n, _: problems.sample_minibatch(k, n, data),
       **common)
   return passed, closed, data
 

@@ -124,19 +124,19 @@ ffi::Future MomentumImpl(
   });
 }
 
-// coefs = [b1, b2, bc1, bc2, eps_root, eps, -lr] (bc = 1 - b^t, or 1):
+// coefs = [b1, b2, 1 / bc1, 1 / bc2, eps_root, eps, -lr] (bc = 1 - b^t, or
+// 1; the caller computes 1 / bc with optax's bias correction):
 //   m' = (1 - b1) g + b1 m;  v' = (1 - b2) g g + b2 v;
 //   p' = p + (m' (1 / bc1)) / (sqrt(v' (1 / bc2) + eps_root) + eps) * (-lr)
 template <typename V>
 void AdamBlock(const V* c, const V* pp, const V* mp, const V* vp, const V* gp,
                V* po, V* mo, V* vo, int64_t lo, int64_t hi) {
-  const V b1 = c[0], b2 = c[1], bc1 = c[2], bc2 = c[3], eps_root = c[4],
-          eps = c[5], neg_lr = c[6];
+  // Multiplying by the inverse bias corrections, not dividing per element:
+  // with three divisions and a root per element the pass was bound by them
+  // (3x slower); with one of each it is bound by memory.
+  const V b1 = c[0], b2 = c[1], inv_bc1 = c[2], inv_bc2 = c[3],
+          eps_root = c[4], eps = c[5], neg_lr = c[6];
   const V one_b1 = V(1) - b1, one_b2 = V(1) - b2;
-  // Divide by the bias corrections once per block, not per element: with
-  // three divisions and a root per element the pass was bound by them (3x
-  // slower); with one of each it is bound by memory.
-  const V inv_bc1 = V(1) / bc1, inv_bc2 = V(1) / bc2;
   // Outputs may alias inputs at the same index only (donated buffers).
 #pragma GCC ivdep
   for (int64_t i = lo; i < hi; ++i) {

@@ -1,4 +1,8 @@
-"""Minibatches drawn on device from a dataset held in device memory."""
+"""Minibatches drawn on device from a dataset held in device memory.
+
+Both samplers take ``(key, batch_size, data, ...)``, the signature of
+``make_train``'s ``sample_fn``: ``sample_minibatch`` is one as it is.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ def _num_cases(data: PyTree) -> int:
   return n
 
 
-def sample_minibatch(key: jax.Array, data: PyTree, batch_size: int) -> PyTree:
+def sample_minibatch(key: jax.Array, batch_size: int, data: PyTree) -> PyTree:
   r"""``batch_size`` cases drawn uniformly with replacement.
 
   .. math::
@@ -40,14 +44,14 @@ def sample_minibatch(key: jax.Array, data: PyTree, batch_size: int) -> PyTree:
   Pure and shape-static: call it inside a jitted ``lax.scan`` with the
   dataset passed in as an argument (only the gathered rows are read). A
   dataset closed over by a jitted function becomes a constant compiled into
-  the program; ``training.make_train(..., data=dataset)`` passes it as an
-  argument for you.
+  the program; ``training.make_train(..., sample_fn=sample_minibatch,
+  data=dataset)`` passes it as an argument for you.
 
   Args:
     key: a PRNG key.
+    batch_size: ``B >= 1``, a static Python int.
     data: an array ``[n, ...]`` or a pytree of arrays sharing the leading
       dimension ``n >= 1`` (e.g. inputs and targets).
-    batch_size: ``B >= 1``, a static Python int.
 
   Returns:
     The pytree of ``data`` with leading dimension ``batch_size``.
@@ -57,7 +61,7 @@ def sample_minibatch(key: jax.Array, data: PyTree, batch_size: int) -> PyTree:
     >>> from jaxmomentum.problems import sample_minibatch
     >>> data = jnp.arange(60.).reshape(20, 3)
     >>> def body(carry, key):
-    ...   return carry + sample_minibatch(key, data, 4).sum(), None
+    ...   return carry + sample_minibatch(key, 4, data).sum(), None
     >>> keys = jax.random.split(jax.random.key(0), 10)
     >>> total, _ = jax.jit(lambda ks: jax.lax.scan(body, 0.0, ks))(keys)
   """
@@ -67,8 +71,8 @@ def sample_minibatch(key: jax.Array, data: PyTree, batch_size: int) -> PyTree:
   return jax.tree.map(lambda x: jnp.take(x, index, axis=0), data)
 
 
-def epoch_minibatch(key: jax.Array, data: PyTree, step: jax.Array,
-                    batch_size: int) -> PyTree:
+def epoch_minibatch(key: jax.Array, batch_size: int, data: PyTree,
+                    step: jax.Array) -> PyTree:
   r"""The ``step``-th minibatch of a fresh permutation per epoch.
 
   With :math:`m = \lfloor n / B \rfloor` batches per epoch (the last
@@ -83,9 +87,9 @@ def epoch_minibatch(key: jax.Array, data: PyTree, step: jax.Array,
 
   Args:
     key: a PRNG key, the same for every step of a run.
+    batch_size: ``B >= 1``, a static Python int, at most ``n``.
     data: an array or pytree of arrays with leading dimension ``n >= B``.
     step: the step count, an integer >= 0 (Python int or traced array).
-    batch_size: ``B >= 1``, a static Python int, at most ``n``.
 
   Returns:
     The pytree of ``data`` with leading dimension ``batch_size``.
@@ -95,7 +99,7 @@ def epoch_minibatch(key: jax.Array, data: PyTree, step: jax.Array,
     >>> from jaxmomentum.problems import epoch_minibatch
     >>> data = jnp.arange(10)
     >>> key = jax.random.key(0)
-    >>> seen = jnp.concatenate([epoch_minibatch(key, data, s, 5)
+    >>> seen = jnp.concatenate([epoch_minibatch(key, 5, data, s)
     ...                         for s in range(2)])
     >>> sorted(seen.tolist()) == list(range(10))
     True

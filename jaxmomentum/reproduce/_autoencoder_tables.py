@@ -133,9 +133,6 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
   def init_fn(key, init_scale=1.0):
     return model(init_scale).init(key, dummy)
 
-  def sample_fn(key, batch_size, data):  # data: an argument, not a constant
-    return problems_lib.sample_minibatch(key, data, batch_size)
-
   def objective(out, x):
     if logistic:
       return jnp.mean(jnp.sum(optax.sigmoid_binary_cross_entropy(out, x), -1))
@@ -166,7 +163,9 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
       return optimizer(learning_rate, momentum_schedule(mu_max), **switch)
 
   return training.make_train(
-      protocol.train_config(), init_fn, loss_fn, sample_fn, optimizer_factory,
+      protocol.train_config(), init_fn, loss_fn,
+      problems_lib.sample_minibatch,  # data: an argument, not a constant
+      optimizer_factory,
       eval_fn=eval_fn, params_for_eval=_momentum_types.params_for_eval(
           momentum),
       init_hparams=("init_scale",) if grid_init_scale else (), data=data)

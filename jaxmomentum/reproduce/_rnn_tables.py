@@ -96,7 +96,8 @@ def rnn_task(problem, protocol: RNNProtocol, *,
   def init_fn(key):
     return model.init(key, dummy)
 
-  def sample_fn(key, batch_size):
+  def sample_fn(key, batch_size, data):  # no data: generated on device
+    del data
     batch = problem.sample(key, batch_size)
     return problem.centered(batch) if protocol.center else batch
 

@@ -22,7 +22,7 @@ factory (any optax transform), and names no model, problem or optimizer.
 Example:
   >>> import jax, jax.numpy as jnp, optax
   >>> from jaxmomentum import training
-  >>> def sample(key, n):
+  >>> def sample(key, n, data):  # data: make_train's data, None here
   ...   x = jax.random.normal(key, (n, 3))
   ...   return x, x @ jnp.array([1.0, -2.0, 0.5])
   >>> def loss(w, batch):

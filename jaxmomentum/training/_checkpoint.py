@@ -1,11 +1,16 @@
 """Verified, atomic checkpoints of a grid run with orbax-checkpoint.
 
-A checkpoint holds the host copy of the whole vmapped :class:`TrainState`
-(PRNG keys stored as their raw data), the metrics recorded so far, the number
-of chunks done, a fingerprint of the run's configuration, and a SHA-256
-digest of every array it holds. orbax writes each checkpoint into a temporary
-directory and renames it when complete, so a process killed at any moment
-leaves the previous checkpoint intact.
+A checkpoint holds the run's state pytree as it lives on the devices
+(orbax writes and reads the sharded arrays, PRNG keys included, itself), the
+metrics recorded so far, the number of chunks done, a fingerprint of the
+run's configuration, and a digest of every number it holds. orbax writes
+each checkpoint into a temporary directory and renames it when complete, so
+a process killed at any moment leaves the previous checkpoint intact.
+
+The digest is computed on the devices (:func:`._digest.tree_digest`, no
+copy to the host) over the real runs' rows, so a checkpoint written on one
+number of devices (its run axis padded to a multiple of them) resumes on
+another.
 
 Damage after the write (flipped, truncated or zeroed bytes, deleted files,
 garbage metadata, stray step folders) is caught on restore: a checkpoint
@@ -13,7 +18,9 @@ that cannot be read, or whose arrays no longer match their digest, is moved
 to ``<out_dir>/damaged_checkpoints/`` with a :class:`CheckpointWarning`
 naming it, and the run resumes from the newest good one (or starts over).
 Each new checkpoint is read back and verified before older ones are deleted,
-so the two newest good checkpoints are always kept.
+so the two newest good checkpoints are always kept. Checkpoints of the first
+format (host arrays under positional names, :mod:`._checkpoint_v1`) are
+still read.
 """
 
 from __future__ import annotations
@@ -26,7 +33,14 @@ import warnings
 from typing import Any, Optional
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+from jaxmomentum.training import _checkpoint_v1
+from jaxmomentum.training._checkpoint_v1 import Damaged as _Damaged
+from jaxmomentum.training._digest import FORMAT
+from jaxmomentum.training._digest import raw_keys
+from jaxmomentum.training._digest import tree_digest
 
 _INSTALL_HINT = (
     "checkpointing needs orbax-checkpoint: pip install 'jaxmomentum[checkpoint]'"
@@ -43,10 +57,6 @@ class CheckpointWarning(UserWarning):
   """A damaged checkpoint was set aside; the run resumed from an older one."""
 
 
-class _Damaged(Exception):
-  """Internal: this step cannot be trusted; the message says why."""
-
-
 def _orbax():
   try:
     import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
@@ -55,8 +65,7 @@ def _orbax():
   return ocp
 
 
-def is_key(x) -> bool:
-  """True for a typed PRNG key array."""
+def _is_key(x) -> bool:
   return jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
 
 
@@ -66,40 +75,47 @@ def fingerprint(description: Any) -> str:
   return hashlib.sha256(text.encode()).hexdigest()
 
 
-def digest(flat: dict[str, np.ndarray], chunks_done: int) -> str:
-  """SHA-256 of named arrays (names, dtypes, shapes and bytes) and a count."""
-  h = hashlib.sha256(f"chunks_done={int(chunks_done)}".encode())
-  for name in sorted(flat):
-    x = np.asarray(flat[name])
-    h.update(f"|{name}|{x.dtype.str}|{x.shape}|".encode())
-    h.update(x.tobytes())
-  return h.hexdigest()
+# -- what orbax stores ------------------------------------------------------
+
+def _drop_empty(tree):
+  """Zero-size leaves (orbax refuses them) as ``None``."""
+  return jax.tree.map(lambda x: None if np.size(x) == 0 else x, tree)
 
 
-def _flatten(tree) -> dict[str, np.ndarray]:
-  """Leaves by position; zero-size leaves (orbax refuses them) are dropped."""
-  leaves = jax.tree.leaves(tree)
-  return {f"leaf_{i:05d}": np.asarray(x) for i, x in enumerate(leaves)
-          if np.size(x)}
+def _abstract(like, rows: Optional[int] = None, sharding=None):
+  """The restore target of a leaf: its dtype and sharding, ``rows`` rows."""
+  if np.size(like) == 0:
+    return None
+  shape = like.shape if rows is None else (rows,) + like.shape[1:]
+  if isinstance(like, np.ndarray):
+    return np.broadcast_to(np.zeros((), like.dtype), shape)  # no memory
+  return jax.ShapeDtypeStruct(shape, like.dtype,
+                              sharding=sharding or like.sharding)
 
 
-def _unflatten(template, flat: dict[str, np.ndarray]):
-  leaves, treedef = jax.tree.flatten(template)
-  out = []
-  for i, x in enumerate(leaves):
-    name = f"leaf_{i:05d}"
-    if not np.size(x):
-      out.append(np.asarray(x))
-      continue
-    if name not in flat:
-      raise _Damaged(f"array {name} is missing")
-    value = np.asarray(flat[name])
-    if value.shape != np.shape(x) or value.dtype != np.asarray(x).dtype:
-      raise _Damaged(
-          f"array {name} has shape {value.shape} and dtype {value.dtype}, "
-          f"the run expects {np.shape(x)} {np.asarray(x).dtype}")
-    out.append(value)
-  return jax.tree.unflatten(treedef, out)
+def _fill_empty(template, restored):
+  """``restored`` with the zero-size leaves of ``template`` put back."""
+  return jax.tree.map(lambda t, r: t if r is None else r, template, restored)
+
+
+def place_rows(tree, like):
+  """``tree`` laid out as ``like``: its sharding, its number of rows (extra
+  rows cut, missing ones copies of the last) and its PRNG keys (raw key
+  data wrapped). Rows past the real runs are padding, so this moves a state
+  between device counts."""
+  rows = jax.tree.leaves(like)[0].shape[0]
+
+  def relayout(tree):
+    def leaf(x, template):
+      if _is_key(template) and not _is_key(x):
+        x = jax.random.wrap_key_data(x, impl=jax.random.key_impl(template))
+      if x.shape[0] >= rows:
+        return x[:rows]
+      return jnp.concatenate([x, jnp.repeat(x[-1:], rows - x.shape[0], 0)])
+    return jax.tree.map(leaf, tree, like)
+
+  shardings = jax.tree.map(lambda x: x.sharding, like)
+  return jax.jit(relayout, out_shardings=shardings)(tree)
 
 
 def _first_line(err: BaseException) -> str:
@@ -138,7 +154,11 @@ def check_out_dir(directory) -> str:
 
 
 class GridCheckpointer:
-  """Saves and restores ``(tree of numpy arrays, chunks done)`` in a folder.
+  """Saves and restores ``({"state": ..., "metrics": ...}, chunks done)``.
+
+  ``state`` is the run's state pytree of arrays sharded over the run axis
+  (its first ``num_runs`` rows are the runs, the rest padding); ``metrics``
+  a dict of host arrays with ``num_runs`` rows.
 
   Args:
     directory: the output folder (created if absent).
@@ -146,17 +166,20 @@ class GridCheckpointer:
       different fingerprint raises :class:`CheckpointError`.
     description: JSON-serializable description stored beside the fingerprint,
       shown in the error message of a mismatch.
+    num_runs: the rows that hold runs.
 
   Raises:
     CheckpointError: ``directory`` is a file or cannot be written.
   """
 
-  def __init__(self, directory, run_fingerprint: str, description: Any):
+  def __init__(self, directory, run_fingerprint: str, description: Any,
+               num_runs: int):
     ocp = _orbax()
     self._ocp = ocp
     self.directory = check_out_dir(directory)
     self.fingerprint = run_fingerprint
     self.description = description
+    self.num_runs = num_runs
     steps_dir = os.path.join(self.directory, "checkpoints")
     options = ocp.CheckpointManagerOptions(
         max_to_keep=None, enable_async_checkpointing=False, create=True)
@@ -165,15 +188,20 @@ class GridCheckpointer:
   def _step_path(self, step: int) -> str:
     return os.path.join(self.directory, "checkpoints", str(step))
 
-  def _read(self, step: int, template) -> tuple[Any, int]:
-    """The verified ``(tree, chunks_done)`` of ``step``; raises ``_Damaged``."""
+  def _restore(self, step: int, **items):
+    """orbax's restore of ``items``; any failure is damage."""
     ocp = self._ocp
     try:
-      meta = self._manager.restore(
-          step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+      return self._manager.restore(step, args=ocp.args.Composite(**items))
     except Exception as err:  # pylint: disable=broad-except
-      raise _Damaged(f"its metadata is unreadable ({_first_line(err)})"
+      what = "metadata" if "meta" in items else "arrays"
+      raise _Damaged(f"its {what} are unreadable ({_first_line(err)})"
                      ) from err
+
+  def _meta(self, step: int) -> dict[str, Any]:
+    """The step's checked metadata; raises ``_Damaged`` or, for another
+    run's checkpoint, :class:`CheckpointError`."""
+    meta = self._restore(step, meta=self._ocp.args.JsonRestore()).meta
     if not isinstance(meta, dict) or not _is_fingerprint(
         meta.get("fingerprint")):
       raise _Damaged("its metadata holds no run fingerprint")
@@ -194,25 +222,77 @@ class GridCheckpointer:
     if expected is not None and not (
         isinstance(expected, str) and len(expected) == 64):
       raise _Damaged(f"its recorded digest {expected!r} is malformed")
-    abstract = _flatten(template)
-    try:
-      restored = self._manager.restore(
-          step, args=ocp.args.Composite(
-              state=ocp.args.StandardRestore(abstract))).state
-      restored = {k: np.asarray(v) for k, v in restored.items()}
-    except Exception as err:  # pylint: disable=broad-except
-      raise _Damaged(f"its arrays are unreadable ({_first_line(err)})"
-                     ) from err
-    tree = _unflatten(template, restored)
-    if expected is None:
+    if meta.get("format", 1) not in (1, FORMAT):
+      raise _Damaged(f"its format {meta.get('format')!r} is unknown (this "
+                     f"jaxmomentum reads formats 1 and {FORMAT})")
+    if meta.get("format") == FORMAT and (
+        expected is None or not isinstance(meta.get("rows"), int)
+        or meta["rows"] < self.num_runs):
+      raise _Damaged(f"its metadata lacks the digest or row count "
+                     f"(rows={meta.get('rows')!r})")
+    return meta
+
+  def _read(self, step: int, template) -> tuple[Any, int]:
+    """The verified ``(tree, chunks_done)`` of ``step``; raises ``_Damaged``.
+
+    ``template``: ``{"state": the fresh state on the devices, "metrics":
+    host arrays}``, whose structure, dtypes and layout the result has.
+    """
+    meta = self._meta(step)
+    if meta.get("format", 1) == 1:
+      tree = self._read_v1(step, meta, template)
+    else:
+      tree = self._read_v2(step, meta, template)
+    tree["metrics"] = {k: np.array(v) for k, v in tree["metrics"].items()}
+    return tree, step
+
+  def _read_v2(self, step: int, meta, template):
+    """A checkpoint of this format: the state pytree as on the devices."""
+    state, metrics = template["state"], template["metrics"]
+    rows = meta["rows"]
+    same_rows = rows == jax.tree.leaves(state)[0].shape[0]
+    # Saved on another number of devices: read replicated, then re-laid.
+    sharding = None if same_rows else jax.sharding.NamedSharding(
+        jax.tree.leaves(state)[0].sharding.mesh, jax.sharding.PartitionSpec())
+    target = {"state": jax.tree.map(
+                  lambda x: _abstract(x, rows, sharding), state),
+              "metrics": jax.tree.map(_abstract, metrics)}
+    tree = self._restore(step, state=self._ocp.args.StandardRestore(
+        target)).state
+    tree = _fill_empty(template, tree)
+    if tree_digest(tree, self.num_runs, step) != meta["digest"]:
+      raise _Damaged("its arrays do not match the digest recorded when it "
+                     "was saved")
+    if not same_rows:
+      tree["state"] = place_rows(tree["state"], state)
+    return tree
+
+  def _read_v1(self, step: int, meta, template):
+    """A first-format checkpoint: host arrays by position, SHA-256 digest."""
+    def host(x):  # the host copy format 1 saved: num_runs rows, raw keys
+      x = jax.eval_shape(raw_keys, x)
+      return np.broadcast_to(np.zeros((), x.dtype),
+                             (self.num_runs,) + x.shape[1:])
+    host_tree = {"state": jax.tree.map(host, template["state"]),
+                 "metrics": template["metrics"]}
+    flat = self._restore(step, state=self._ocp.args.StandardRestore(
+        _checkpoint_v1.flatten(host_tree))).state
+    tree = _checkpoint_v1.unflatten(host_tree, flat)
+    if meta.get("digest") is None:
       warnings.warn(
           f"checkpoint {self._step_path(step)} was written without a digest "
           "(by an older jaxmomentum) and cannot be verified; resuming from "
-          "it", CheckpointWarning, stacklevel=4)
-    elif digest(_flatten(tree), chunks_done) != expected:
+          "it", CheckpointWarning, stacklevel=5)
+    elif _checkpoint_v1.digest(_checkpoint_v1.flatten(tree),
+                               step) != meta["digest"]:
       raise _Damaged("its arrays do not match the digest recorded when it "
                      "was saved")
-    return tree, chunks_done
+    mesh = jax.tree.leaves(template["state"])[0].sharding.mesh
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    state = jax.tree.map(lambda h: jax.make_array_from_callback(
+        h.shape, replicated, lambda index: h[index]), tree["state"])
+    tree["state"] = place_rows(state, template["state"])
+    return tree
 
   def _set_aside(self, step: int, reason: str, then: str) -> None:
     """Moves a damaged step folder out of the way and warns naming it."""
@@ -237,8 +317,8 @@ class GridCheckpointer:
     Damaged checkpoints are set aside with a :class:`CheckpointWarning`.
 
     Args:
-      template: a tree of numpy arrays with the structure, shapes and dtypes
-        to restore.
+      template: ``{"state": ..., "metrics": ...}`` as the run holds them
+        at step 0: the structure, dtypes and layout to restore.
 
     Raises:
       CheckpointError: the folder holds a checkpoint of a different run.
@@ -257,7 +337,7 @@ class GridCheckpointer:
     return None
 
   def save(self, chunks_done: int, tree) -> None:
-    """Saves ``tree`` (numpy arrays) as the checkpoint after ``chunks_done``.
+    """Saves ``tree`` as the checkpoint after ``chunks_done`` chunks.
 
     The new checkpoint is read back and verified; only then are checkpoints
     older than the newest two deleted. One that fails verification is set
@@ -265,14 +345,15 @@ class GridCheckpointer:
     """
     ocp = self._ocp
     chunks_done = int(chunks_done)
-    flat = _flatten(tree)
-    meta = {"fingerprint": self.fingerprint, "chunks_done": chunks_done,
-            "digest": digest(flat, chunks_done),
+    meta = {"format": FORMAT, "fingerprint": self.fingerprint,
+            "chunks_done": chunks_done,
+            "rows": jax.tree.leaves(tree["state"])[0].shape[0],
+            "digest": tree_digest(tree, self.num_runs, chunks_done),
             "description": self.description}
     self._manager.save(
         chunks_done,
         args=ocp.args.Composite(
-            state=ocp.args.StandardSave(flat),
+            state=ocp.args.StandardSave(_drop_empty(tree)),
             meta=ocp.args.JsonSave(json.loads(json.dumps(meta, default=str)))),
         force=True)
     self._manager.wait_until_finished()

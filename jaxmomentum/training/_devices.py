@@ -16,13 +16,27 @@ RUN_AXIS = "runs"
 _FORCE_FLAG = "--xla_force_host_platform_device_count"
 
 
+def _set_cpu_device_count(n: int) -> bool:
+  """Sets ``jax_num_cpu_devices``; False if JAX's backends already started
+  with another value (JAX then refuses the change with a RuntimeError)."""
+  try:
+    jax.config.update("jax_num_cpu_devices", n)
+  except RuntimeError:
+    return False
+  return True
+
+
 def _backends_initialized() -> bool:
-  # JAX has no public query; this private one exists since jax 0.4.2x.
-  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
-  probe = getattr(xla_bridge, "backends_are_initialized", None)
-  if probe is not None:
-    return bool(probe())
-  return bool(getattr(xla_bridge, "_backends", {}))  # pragma: no cover
+  """Whether JAX has started its backends, through public API only.
+
+  JAX has no public query, but refuses to change ``jax_num_cpu_devices``
+  once its backends are up: try a change and undo it.
+  """
+  current = jax.config.jax_num_cpu_devices
+  if not _set_cpu_device_count(max(current, 0) + 1):
+    return True
+  _set_cpu_device_count(current)
+  return False
 
 
 def available_cpu_cores() -> int:
@@ -73,20 +87,19 @@ def use_all_cpu_cores(num_devices: Optional[int] = None, *,
     num_devices = available_cpu_cores()
   num_devices = check_int("num_devices", num_devices, 1)
   forced = _forced_count_from_flags()
-  if _backends_initialized():
-    current = len(jax.devices("cpu"))
-    if current != num_devices and forced is None:
-      msg = (f"use_all_cpu_cores({num_devices}) was called after JAX "
-             f"initialised its backends; keeping {current} CPU device(s). Call "
-             "it at the start of the entry point, before any JAX computation.")
-      if strict:
-        raise RuntimeError(msg)
-      warnings.warn(msg, RuntimeWarning, stacklevel=2)
-    return current
-  if forced is not None:
+  if forced is not None:  # the backend has (or will have) that many
     return forced
-  jax.config.update("jax_num_cpu_devices", num_devices)
-  return num_devices
+  if _set_cpu_device_count(num_devices):
+    return num_devices
+  current = len(jax.devices("cpu"))  # the backends are up: too late
+  if current != num_devices:
+    msg = (f"use_all_cpu_cores({num_devices}) was called after JAX "
+           f"initialised its backends; keeping {current} CPU device(s). Call "
+           "it at the start of the entry point, before any JAX computation.")
+    if strict:
+      raise RuntimeError(msg)
+    warnings.warn(msg, RuntimeWarning, stacklevel=2)
+  return current
 
 
 def run_mesh(devices: Optional[Sequence[jax.Device]] = None) -> jax.sharding.Mesh:

@@ -1,39 +1,28 @@
-"""A progress bar over updates: tqdm when installed, else a plain log line."""
+"""A tqdm progress bar over updates, with the grid's throughput."""
 
 from __future__ import annotations
 
-import sys
 import time
+
+from tqdm.auto import tqdm
 
 
 class Progress:
   """Progress of a grid run, in updates per run.
 
-  Shows updates/s (per run), run-updates/s (all runs together), the ETA and
-  the number of diverged runs. Uses ``tqdm`` if it can be imported; otherwise
-  prints one line to stderr at most every ``log_every_s`` seconds (and at the
-  end). ``enabled=False`` shows nothing.
+  A ``tqdm`` bar showing updates/s (per run, tqdm's own rate and ETA),
+  run-updates/s (all runs together, measured from :meth:`restart_clock`)
+  and the number of diverged runs. ``enabled=False`` shows nothing.
   """
 
   def __init__(self, total: int, initial: int, num_runs: int, enabled: bool,
-               desc: str = "training", log_every_s: float = 10.0):
-    self.total = total
-    self.done = initial
+               desc: str = "training"):
     self.num_runs = num_runs
-    self.enabled = enabled
-    self.log_every_s = log_every_s
-    self._bar = None
+    self.done = initial
     self._start = time.perf_counter()
     self._start_done = initial
-    self._last_log = -float("inf")
-    if not enabled:
-      return
-    try:
-      from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
-    except ImportError:
-      return
     self._bar = tqdm(total=total, initial=initial, desc=desc, unit="update",
-                     dynamic_ncols=True, smoothing=0.1)
+                     dynamic_ncols=True, smoothing=0.1, disable=not enabled)
 
   def restart_clock(self) -> None:
     """Measures rates from now on (call after the first, compiling, chunk).
@@ -45,26 +34,12 @@ class Progress:
 
   def update(self, updates: int, num_diverged: int) -> None:
     self.done += updates
-    if not self.enabled:
-      return
     elapsed = max(time.perf_counter() - self._start, 1e-9)
     rate = (self.done - self._start_done) / elapsed
-    if self._bar is not None:
-      self._bar.set_postfix(run_updates_per_s=f"{rate * self.num_runs:.4g}",
-                            runs=self.num_runs, diverged=num_diverged,
-                            refresh=False)
-      self._bar.update(updates)
-      return
-    now = time.perf_counter()
-    if now - self._last_log < self.log_every_s and self.done < self.total:
-      return
-    self._last_log = now
-    eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-    print(f"{self.done}/{self.total} updates, {rate:.4g} updates/s, "
-          f"{rate * self.num_runs:.4g} run-updates/s over {self.num_runs} runs, "
-          f"{num_diverged} diverged, ETA {eta:.0f} s", file=sys.stderr,
-          flush=True)
+    self._bar.set_postfix(run_updates_per_s=f"{rate * self.num_runs:.4g}",
+                          runs=self.num_runs, diverged=num_diverged,
+                          refresh=False)
+    self._bar.update(updates)
 
   def close(self) -> None:
-    if self._bar is not None:
-      self._bar.close()
+    self._bar.close()

@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from typing import Any, Mapping, Optional, Sequence, Union
+import weakref
 
 import jax
 from jax import lax
+from jax.sharding import PartitionSpec as P
 from jax.experimental import multihost_utils
 import numpy as np
 
@@ -25,6 +27,7 @@ from jaxmomentum._validation import check_int
 from jaxmomentum._validation import check_range
 from jaxmomentum.training import _checkpoint
 from jaxmomentum.training._devices import init_distributed
+from jaxmomentum.training._digest import raw_keys
 from jaxmomentum.training._devices import is_main_process
 from jaxmomentum.training._devices import RUN_AXIS
 from jaxmomentum.training._devices import run_mesh
@@ -37,16 +40,6 @@ from jaxmomentum.training._train import TrainState
 
 _MAX_SEED = 2**31 - 1
 _BATCHING = ("auto", "vmap", "map")
-
-
-def _shard_map(fn, mesh, in_specs, out_specs):
-  """``jax.shard_map`` without replication checks (user code runs inside)."""
-  if hasattr(jax, "shard_map"):
-    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
-                         check_vma=False)
-  from jax.experimental.shard_map import shard_map  # pylint: disable=g-import-not-at-top
-  return shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
-                   check_rep=False)  # pragma: no cover - jax < 0.6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +92,9 @@ class GridResult:
 
 
 def _to_host(x) -> np.ndarray:
-  if _checkpoint.is_key(x):
-    x = jax.random.key_data(x)
+  """A (sharded, possibly multi-process) array on the host; PRNG keys as
+  their raw data."""
+  x = raw_keys(x)
   if getattr(x, "is_fully_addressable", True):
     return np.asarray(jax.device_get(x))
   return np.asarray(multihost_utils.process_allgather(x, tiled=True))
@@ -108,10 +102,8 @@ def _to_host(x) -> np.ndarray:
 
 def _pad_rows(x: np.ndarray, rows: int) -> np.ndarray:
   """``x`` with its last row repeated up to ``rows`` rows."""
-  if x.shape[0] == rows:
-    return x
-  extra = np.repeat(x[-1:], rows - x.shape[0], axis=0)
-  return np.concatenate([x, extra], axis=0)
+  return np.pad(x, [(0, rows - len(x))] + [(0, 0)] * (x.ndim - 1),
+                mode="edge")
 
 
 def _as_seeds(seeds: Union[int, Sequence[int]]) -> np.ndarray:
@@ -138,40 +130,51 @@ def _resolve_batching(batching: str, mesh) -> str:
   return batching
 
 
+# run_grid's compiled programs: trainer -> {(device ids, batching): (init,
+# run_chunk)}. Weak keys: the programs go when the trainer goes (they hold
+# its functions, never the trainer itself).
+_PROGRAMS: "weakref.WeakKeyDictionary[Trainer, dict]" = (
+    weakref.WeakKeyDictionary())
+
+
+def _programs(trainer: Trainer, mesh, batching: str, sharding):
+  """The jitted, vmapped ``init`` and ``run_chunk`` of ``trainer`` on
+  ``mesh``, compiled once per trainer and placement."""
+  cache = _PROGRAMS.setdefault(trainer, {})
+  key = (tuple(d.id for d in mesh.devices.flat), batching)
+  if key not in cache:
+    init, chunk = trainer.init, trainer.run_chunk
+
+    def init_from_seed(seed, hparams):
+      return init(jax.random.key(seed), hparams)
+
+    spec = sharding.spec
+    if batching == "vmap":
+      run_chunk = jax.jit(jax.vmap(chunk, in_axes=(0, 0, None)),
+                          donate_argnums=0, out_shardings=sharding)
+    else:
+      def run_chunk(state, hparams, data):  # this device's runs, one by one
+        return lax.map(lambda args: chunk(*args, data), (state, hparams))
+
+      run_chunk = jax.jit(jax.shard_map(
+          run_chunk, mesh=mesh, in_specs=(spec, spec, P()), out_specs=spec,
+          check_vma=False), donate_argnums=0)  # user code runs inside
+    cache[key] = (jax.jit(jax.vmap(init_from_seed), out_shardings=sharding),
+                  run_chunk)
+  return cache[key]
+
+
 class _Placement:
-  """Where the run axis lives and the compiled programs for one trainer."""
+  """Where the run axis lives, and run_grid's programs for one trainer."""
 
   def __init__(self, trainer: Trainer, devices, batching: str = "auto"):
     self.mesh = run_mesh(devices)
     self.num_devices = self.mesh.devices.size
     self.batching = _resolve_batching(batching, self.mesh)
-    spec = jax.sharding.PartitionSpec(RUN_AXIS)
-    self.sharding = jax.sharding.NamedSharding(self.mesh, spec)
-    self.replicated = jax.sharding.NamedSharding(
-        self.mesh, jax.sharding.PartitionSpec())
-    cache_key = (tuple(d.id for d in self.mesh.devices.flat), self.batching)
-    compiled = trainer._compiled.get(cache_key)  # pylint: disable=protected-access
-    if compiled is None:
-      def init_from_seed(seed, hparams):
-        return trainer.init(jax.random.key(seed), hparams)
-
-      init = jax.jit(jax.vmap(init_from_seed), out_shardings=self.sharding)
-      if self.batching == "vmap":
-        run_chunk = jax.jit(
-            jax.vmap(trainer.run_chunk, in_axes=(0, 0, None)),
-            donate_argnums=0, out_shardings=self.sharding)
-      else:
-        def run_chunk(state, hparams, data):  # this device's runs, one by one
-          return lax.map(lambda args: trainer.run_chunk(*args, data),
-                         (state, hparams))
-
-        no_split = jax.sharding.PartitionSpec()
-        run_chunk = jax.jit(
-            _shard_map(run_chunk, self.mesh, (spec, spec, no_split), spec),
-            donate_argnums=0)
-      compiled = (init, run_chunk)
-      trainer._compiled[cache_key] = compiled  # pylint: disable=protected-access
-    self.init, self.run_chunk = compiled
+    self.sharding = jax.sharding.NamedSharding(self.mesh, P(RUN_AXIS))
+    self.replicated = jax.sharding.NamedSharding(self.mesh, P())
+    self.init, self.run_chunk = _programs(trainer, self.mesh, self.batching,
+                                          self.sharding)
 
   def put_replicated(self, tree):
     """A pytree of arrays, replicated on every device of the mesh (across
@@ -192,24 +195,16 @@ class _Placement:
                                         lambda index: x[index])
 
 
-def _state_to_host(state, num_runs: int):
-  return jax.tree.map(lambda x: _to_host(x)[:num_runs], state)
-
-
-def _state_from_host(host_state, like, placement: _Placement, rows: int):
-  """Puts a host state back on the mesh, re-wrapping raw PRNG key data."""
-  def put(h, x):
-    arr = placement.put(_pad_rows(h, rows))
-    if _checkpoint.is_key(x):
-      arr = jax.random.wrap_key_data(arr, impl=jax.random.key_impl(x))
-    return arr
-  return jax.tree.map(put, host_state, like)
-
-
 def _description(trainer, grid, seeds, state, metric_names, tag):
-  per_run = [(jax.tree_util.keystr(path), list(np.shape(x))[1:],
-              str(np.asarray(x).dtype))
-             for path, x in jax.tree_util.tree_flatten_with_path(state)[0]]
+  """What identifies a run: a checkpoint resumes only the run it describes.
+
+  The state's entries (per run: path, shape, dtype; PRNG keys as their raw
+  data) are as in the first checkpoint format, so checkpoints written by it
+  keep their fingerprint.
+  """
+  raw = jax.eval_shape(lambda s: jax.tree.map(raw_keys, s), state)
+  per_run = [(jax.tree_util.keystr(path), list(x.shape)[1:], str(x.dtype))
+             for path, x in jax.tree_util.tree_flatten_with_path(raw)[0]]
   return {
       "version": 1,
       "config": dataclasses.asdict(trainer.config),
@@ -248,12 +243,13 @@ def run_grid(
   over all of them; each chunk of ``trainer.config.chunk_size`` updates is
   one call of one compiled program whose state buffers are donated.
 
-  With ``out_dir``, the whole state and the metrics so far are saved
-  atomically (orbax-checkpoint) after a chunk whenever ``checkpoint_every_s``
-  seconds have passed since the last save, and always after the last chunk.
-  If ``out_dir`` already holds a checkpoint of the same run (same
-  configuration, seeds, grid, per-run state shapes and ``tag``), the run
-  resumes from it and ends with the same numbers as an uninterrupted run; a
+  With ``out_dir``, the whole state (the sharded pytree, as orbax writes it)
+  and the metrics so far are saved atomically (orbax-checkpoint) after a
+  chunk whenever ``checkpoint_every_s`` seconds have passed since the last
+  save, and always after the last chunk. If ``out_dir`` already holds a
+  checkpoint of the same run (same configuration, seeds, grid, per-run state
+  shapes and ``tag``; written on any number of devices), the run resumes
+  from it and ends with the same numbers as an uninterrupted run; a
   checkpoint of a different run raises :class:`CheckpointError` (a
   ``ValueError``). Every checkpoint carries a digest of its arrays, checked on
   restore: a damaged one (unreadable, or not matching its digest) is moved to
@@ -272,7 +268,7 @@ def run_grid(
     out_dir: folder for checkpoints (needs orbax-checkpoint); ``None``: none.
     checkpoint_every_s: minimum seconds between checkpoints, >= 0 (0: after
       every chunk).
-    progress: show a progress bar (tqdm if installed, else a log line).
+    progress: show a tqdm progress bar.
     devices: the devices to shard runs over; default all (``jax.devices()``).
       ``devices=jax.devices()[:1]`` runs everything on one device.
     tag: a string stored in the fingerprint (e.g. a code version).
@@ -335,15 +331,13 @@ def run_grid(
   chunks_done = 0
   checkpointer = None
   if out_dir is not None:
-    host_state = _state_to_host(state, num_runs)
-    description = _description(trainer, grid, seeds, host_state, metrics, tag)
+    description = _description(trainer, grid, seeds, state, metrics, tag)
     checkpointer = _checkpoint.GridCheckpointer(
-        out_dir, _checkpoint.fingerprint(description), description)
-    restored = checkpointer.restore({"state": host_state, "metrics": metrics})
+        out_dir, _checkpoint.fingerprint(description), description, num_runs)
+    restored = checkpointer.restore({"state": state, "metrics": metrics})
     if restored is not None:
       tree, chunks_done = restored
-      metrics = {k: np.array(v) for k, v in tree["metrics"].items()}
-      state = _state_from_host(tree["state"], state, placement, rows)
+      state, metrics = tree["state"], tree["metrics"]
 
   bar = Progress(total=config.num_steps,
                  initial=chunks_done * config.chunk_size, num_runs=num_runs,
@@ -367,8 +361,7 @@ def run_grid(
       last = chunk + 1 == config.num_chunks
       if checkpointer is not None and (
           last or time.perf_counter() - last_save >= checkpoint_every_s):
-        checkpointer.save(chunk + 1, {
-            "state": _state_to_host(state, num_runs), "metrics": metrics})
+        checkpointer.save(chunk + 1, {"state": state, "metrics": metrics})
         last_save = time.perf_counter()
   finally:
     bar.close()
@@ -379,9 +372,10 @@ def run_grid(
   diverged_step = _to_host(state.diverged_at)[:num_runs].reshape(shape)
   final_state = None
   if keep_state:
-    final_state = jax.tree.map(
-        lambda x: x.reshape(shape + x.shape[1:]),
-        _state_to_host(state, num_runs))
+    def per_run(x):
+      x = _to_host(x)[:num_runs]
+      return x.reshape(shape + x.shape[1:])
+    final_state = jax.tree.map(per_run, state)
   return GridResult(
       metrics={k: v.reshape(shape + v.shape[1:]) for k, v in metrics.items()},
       diverged_step=diverged_step.astype(np.int32),

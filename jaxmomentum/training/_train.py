@@ -8,6 +8,8 @@ hyperparameters.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
 
 import jax
@@ -74,183 +76,93 @@ def _identity_eval_params(opt_state, params):
   return params
 
 
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity
 class Trainer:
   """The pure functions of one training run, built by :func:`make_train`.
 
-  * ``trainer(key, hparams) -> (state, metrics)``: the whole run, one
-    ``lax.scan`` (alias ``trainer.train``). ``metrics[name]`` has one entry per
-    evaluation, shape ``(config.num_evals,)``.
-  * ``trainer.init(key, hparams) -> state``: the :class:`TrainState` at step 0.
-  * ``trainer.run_chunk(state, hparams) -> (state, metrics)``:
-    ``config.chunk_size`` updates; metrics of shape
-    ``(config.evals_per_chunk,)``. Chaining ``init`` and ``num_chunks`` calls of
-    ``run_chunk`` gives exactly ``train``.
+  In the purejaxrl style every function is pure and traceable: wrap it in
+  ``jax.jit`` (donate the state: ``donate_argnums=0``) and ``jax.vmap`` it
+  over keys and hyperparameters yourself, or hand the trainer to
+  :func:`run_grid`, which does both. ``hparams`` is a mapping from names to
+  scalars (floats or traced arrays), passed to the optimizer factory (or to
+  ``init_fn`` for names listed in ``init_hparams``). ``data`` is what
+  ``sample_fn`` gets as its third argument: pass it as an argument of the
+  jitted call, so that it is not a constant compiled into the program.
 
-  All three are pure and traceable: wrap them in ``jax.jit`` (donate the state:
-  ``donate_argnums=0``) and ``jax.vmap`` over keys and hyperparameters.
-  ``hparams`` is a mapping from names to scalars (floats or traced arrays),
-  passed to the optimizer factory (or to ``init_fn`` for names listed in
-  ``init_hparams``).
+  Attributes:
+    config: the :class:`TrainConfig`.
+    init: ``init(key, hparams) -> state``, the :class:`TrainState` at step 0.
+    run_chunk: ``run_chunk(state, hparams, data) -> (state, metrics)``:
+      ``config.chunk_size`` updates, metrics of shape
+      ``(config.evals_per_chunk,)``. ``init`` then ``num_chunks`` calls of
+      ``run_chunk`` give exactly ``train``.
+    train: ``train(key, hparams, data) -> (state, metrics)``: the whole run,
+      one ``lax.scan``; ``metrics[name]`` has shape ``(config.num_evals,)``.
+    evaluate: ``evaluate(state, data) -> metrics``: ``eval_fn`` at
+      ``params_for_eval(opt_state, params)``, averaged over
+      ``config.num_eval_batches`` fresh batches of the evaluation stream at
+      ``state.step``.
+    data: the ``data`` given to :func:`make_train` (``None`` if none).
+    init_hparams: the names of the hparams that go to ``init_fn``.
+
+  ``trainer(key, hparams)`` is ``trainer.train(key, hparams, trainer.data)``.
 
   The metrics are ``train_loss`` (the mean minibatch loss over the evaluation
-  period, at the params the optimizer holds) and whatever ``eval_fn`` returns,
-  averaged over ``num_eval_batches`` fresh batches.
+  period, at the params the optimizer holds) and whatever ``eval_fn``
+  returns.
   """
 
-  def __init__(self, config, init_fn, loss_fn, sample_fn, optimizer_factory,
-               eval_fn, params_for_eval, init_hparams, data=None):
-    self.config = config
-    self.data = data
-    self._init_fn = init_fn
-    self._loss_fn = loss_fn
-    self._sample_fn = sample_fn
-    self._optimizer_factory = optimizer_factory
-    self._eval_fn = eval_fn
-    self._params_for_eval = params_for_eval
-    self.init_hparams = tuple(init_hparams)
-    # Jitted and vmapped versions kept by the runner, keyed by placement, so
-    # repeated grid runs with one trainer compile once.
-    self._compiled: dict[Any, Any] = {}
+  config: TrainConfig
+  init: Callable[[jax.Array, Hparams], TrainState]
+  run_chunk: Callable[[TrainState, Hparams, Any],
+                      tuple[TrainState, Metrics]]
+  train: Callable[[jax.Array, Hparams, Any], tuple[TrainState, Metrics]]
+  evaluate: Callable[[TrainState, Any], Metrics]
+  data: Any = None
+  init_hparams: tuple[str, ...] = ()
 
   def __repr__(self):
     return f"Trainer({self.config!r})"
 
-  # -- pieces ---------------------------------------------------------------
+  def __call__(self, key: jax.Array, hparams: Hparams
+               ) -> tuple[TrainState, Metrics]:
+    """The whole run on the trainer's own data: see :attr:`train`."""
+    return self.train(key, hparams, self.data)
 
-  def _split_hparams(self, hparams: Hparams):
-    init_kw = {k: v for k, v in hparams.items() if k in self.init_hparams}
-    opt_kw = {k: v for k, v in hparams.items() if k not in self.init_hparams}
-    return init_kw, opt_kw
 
-  def _optimizer(self, hparams: Hparams) -> optax.GradientTransformation:
-    return self._optimizer_factory(**self._split_hparams(hparams)[1])
+def _check_eval_metrics(metrics) -> Metrics:
+  metrics = dict(metrics)
+  for name, value in metrics.items():
+    if jnp.ndim(value) != 0:
+      raise ValueError(
+          f"eval_fn must return a mapping of scalars; {name!r} has shape "
+          f"{jnp.shape(value)}")
+  if TRAIN_LOSS in metrics:
+    raise ValueError(f"eval_fn must not return the reserved name "
+                     f"{TRAIN_LOSS!r}")
+  return metrics
 
-  def init(self, key: jax.Array, hparams: Hparams) -> TrainState:
-    """The state at step 0: params from ``init_fn``, a fresh optimizer state.
 
-    Args:
-      key: the run's PRNG key (typed or raw); it is split into the
-        initialization key and the keys of the training and evaluation
-        streams.
-      hparams: name -> scalar.
-    """
-    init_key, data_key, eval_key = jax.random.split(key, 3)
-    init_kw, _ = self._split_hparams(hparams)
-    params = _strong(self._init_fn(init_key, **init_kw))
-    opt_state = _strong(self._optimizer(hparams).init(params))
-    return TrainState(
-        params=params, opt_state=opt_state,
-        step=jnp.zeros([], jnp.int32),
-        diverged_at=jnp.full([], -1, jnp.int32),
-        data_key=data_key, eval_key=eval_key)
-
-  def _sample(self, key, batch_size, data):
-    if data is None:
-      return self._sample_fn(key, batch_size)
-    return self._sample_fn(key, batch_size, data)
-
-  def _update(self, state: TrainState, hparams: Hparams, data):
-    """One update on the minibatch of step ``state.step``."""
-    config = self.config
-    batch = self._sample(jax.random.fold_in(state.data_key, state.step),
-                         config.batch_size, data)
-    loss, grads = jax.value_and_grad(self._loss_fn)(state.params, batch)
-    optimizer = self._optimizer(hparams)
-    if isinstance(optimizer, optax.GradientTransformationExtraArgs):
-      # Optimizers that take extra arguments (jaxmomentum.hessian_free, an
-      # optax.chain) get the minibatch and its loss; a chain's plain links
-      # ignore them.
-      updates, opt_state = optimizer.update(
-          grads, state.opt_state, state.params, batch=batch, value=loss)
-    else:
-      updates, opt_state = optimizer.update(grads, state.opt_state,
-                                            state.params)
-    params = optax.apply_updates(state.params, updates)
-    diverged_at = state.diverged_at
-    if config.detect_divergence:
-      finite = (jnp.isfinite(loss) & _all_finite(params)
-                & _all_finite(opt_state))
-      running = state.diverged_at < 0
-      keep = finite & running
-      params = optax.tree.where(keep, params, state.params)
-      opt_state = optax.tree.where(keep, opt_state, state.opt_state)
-      diverged_at = jnp.where(running & ~finite, state.step, diverged_at)
-    state = state._replace(params=params, opt_state=opt_state,
-                           step=state.step + 1, diverged_at=diverged_at)
-    return state, loss
-
-  def evaluate(self, state: TrainState, data: Any = None) -> Metrics:
-    """``eval_fn`` at ``params_for_eval(opt_state, params)``, fresh batches.
-
-    The batches come from the evaluation stream at ``state.step``; the result
-    is the mean over ``config.num_eval_batches`` batches. ``data``: as for
-    :meth:`run_chunk`.
-    """
-    config = self.config
-    data = self.data if data is None else data
-    params = self._params_for_eval(state.opt_state, state.params)
-    key = jax.random.fold_in(state.eval_key, state.step)
-
-    def one(k):
-      metrics = self._eval_fn(params,
-                              self._sample(k, config.eval_batch_size, data))
-      metrics = dict(metrics)
-      for name, value in metrics.items():
-        if jnp.ndim(value) != 0:
-          raise ValueError(
-              f"eval_fn must return a mapping of scalars; {name!r} has shape "
-              f"{jnp.shape(value)}")
-      if TRAIN_LOSS in metrics:
-        raise ValueError(f"eval_fn must not return the reserved name "
-                         f"{TRAIN_LOSS!r}")
-      return metrics
-
-    if config.num_eval_batches == 1:
-      return one(key)
-    keys = jax.random.split(key, config.num_eval_batches)
-    return jax.tree.map(lambda x: jnp.mean(x, axis=0), lax.map(one, keys))
-
-  def _period(self, state: TrainState, hparams: Hparams, data):
-    """``eval_every`` updates, then one evaluation."""
-    state, losses = lax.scan(lambda s, _: self._update(s, hparams, data),
-                             state, None, length=self.config.eval_every)
-    metrics = {TRAIN_LOSS: jnp.mean(losses), **self.evaluate(state, data)}
-    return state, metrics
-
-  # -- public entry points --------------------------------------------------
-
-  def run_chunk(self, state: TrainState, hparams: Hparams, data: Any = None
-                ) -> tuple[TrainState, Metrics]:
-    """``config.chunk_size`` updates from ``state``; metrics per evaluation.
-
-    ``data`` (default: the trainer's ``data``) is what ``sample_fn`` gets as
-    its third argument. Pass it explicitly to a jitted call so that it is an
-    argument of the compiled program rather than a constant baked into it
-    (:func:`run_grid` does).
-    """
-    data = self.data if data is None else data
-    return lax.scan(lambda s, _: self._period(s, hparams, data), state, None,
-                    length=self.config.evals_per_chunk)
-
-  def train(self, key: jax.Array, hparams: Hparams, data: Any = None
-            ) -> tuple[TrainState, Metrics]:
-    """The whole run from ``key``: ``(final state, metrics per evaluation)``.
-
-    ``data``: as for :meth:`run_chunk`.
-    """
-    data = self.data if data is None else data
-    state = self.init(key, hparams)
-    return lax.scan(lambda s, _: self._period(s, hparams, data), state, None,
-                    length=self.config.num_evals)
-
-  __call__ = train
+def _check_sample_fn(sample_fn) -> None:
+  """``sample_fn`` must take ``(key, batch_size, data)``."""
+  try:
+    signature = inspect.signature(sample_fn)
+  except (TypeError, ValueError):  # a builtin without a signature: trust it
+    return
+  try:
+    signature.bind(None, None, None)
+  except TypeError as err:
+    raise TypeError(
+        "sample_fn must take (key, batch_size, data) (data is None when "
+        f"make_train gets no data), got a function with signature "
+        f"{signature}") from err
 
 
 def make_train(
     config: TrainConfig,
     init_fn: Callable[..., Params],
     loss_fn: Callable[[Params, Batch], jax.Array],
-    sample_fn: Callable[[jax.Array, int], Batch],
+    sample_fn: Callable[[jax.Array, int, Any], Batch],
     optimizer_factory: Callable[..., optax.GradientTransformation],
     *,
     eval_fn: Optional[Callable[[Params, Batch], Mapping[str, jax.Array]]] = None,
@@ -261,7 +173,7 @@ def make_train(
   """Builds the pure training functions of one run (see :class:`Trainer`).
 
   Each update ``t`` samples a fresh minibatch
-  ``sample_fn(fold_in(data_key, t), config.batch_size)``, computes
+  ``sample_fn(fold_in(data_key, t), config.batch_size, data)``, computes
   ``jax.value_and_grad(loss_fn)(params, batch)`` and applies
   ``optimizer_factory(**hparams)``; an optimizer that takes extra arguments
   (an ``optax.GradientTransformationExtraArgs``, e.g.
@@ -286,9 +198,10 @@ def make_train(
     config: a :class:`TrainConfig`.
     init_fn: ``init_fn(key, **init_hparams) -> params`` (any pytree).
     loss_fn: ``loss_fn(params, batch) -> scalar`` to minimize.
-    sample_fn: ``sample_fn(key, batch_size) -> batch`` (any pytree), or
-      ``sample_fn(key, batch_size, data)`` when ``data`` is given; it must be
-      pure: the same key gives the same batch.
+    sample_fn: ``sample_fn(key, batch_size, data) -> batch`` (any pytree),
+      with ``data`` as given here (``None`` if none; e.g.
+      :func:`jaxmomentum.problems.sample_minibatch`); it must be pure: the
+      same key gives the same batch.
     optimizer_factory: ``optimizer_factory(**hparams) -> optax
       GradientTransformation``; receives every hparam not in
       ``init_hparams``, as a traced scalar.
@@ -306,12 +219,13 @@ def make_train(
       every compile).
 
   Returns:
-    A :class:`Trainer`; ``trainer(key, hparams)`` runs the whole training.
+    A :class:`Trainer` of pure functions (``init``, ``run_chunk``, ``train``,
+    ``evaluate``); ``trainer(key, hparams)`` runs the whole training.
 
   Example:
     >>> import jax, jax.numpy as jnp, optax
     >>> from jaxmomentum.training import TrainConfig, make_train
-    >>> def sample(key, n):
+    >>> def sample(key, n, data):  # data: None here
     ...   x = jax.random.normal(key, (n, 3))
     ...   return x, x @ jnp.array([1.0, -2.0, 0.5])
     >>> def loss(w, batch):
@@ -326,12 +240,13 @@ def make_train(
     >>> state, metrics = jax.jit(trainer)(jax.random.key(0), hparams)
     >>> metrics["loss"].shape
     (4,)
-    >>> # 8 seeds x 3 learning rates in one program:
+    >>> # 8 seeds x 3 learning rates in one program, from the pure train:
     >>> keys = jax.random.split(jax.random.key(1), 8)
     >>> grid = {"learning_rate": jnp.array([0.01, 0.03, 0.1]),
     ...         "momentum": jnp.full(3, 0.9)}
-    >>> over_lr = jax.vmap(trainer, in_axes=(None, 0))
-    >>> _, m = jax.jit(jax.vmap(over_lr, in_axes=(0, None)))(keys, grid)
+    >>> over_lr = jax.vmap(trainer.train, in_axes=(None, 0, None))
+    >>> over_seeds = jax.vmap(over_lr, in_axes=(0, None, None))
+    >>> _, m = jax.jit(over_seeds)(keys, grid, None)
     >>> m["loss"].shape
     (8, 3, 4)
   """
@@ -342,12 +257,90 @@ def make_train(
                    ("optimizer_factory", optimizer_factory)):
     if not callable(fn):
       raise TypeError(f"{name} must be callable, got {fn!r}")
+  _check_sample_fn(sample_fn)
   if isinstance(init_hparams, str):
     raise TypeError("init_hparams must be a sequence of names, not a string")
+  init_hparams = tuple(init_hparams)
   if eval_fn is None:
     def eval_fn(params, batch):
       return {"loss": loss_fn(params, batch)}
   if params_for_eval is None:
     params_for_eval = _identity_eval_params
-  return Trainer(config, init_fn, loss_fn, sample_fn, optimizer_factory,
-                 eval_fn, params_for_eval, init_hparams, data)
+
+  def split(hparams: Hparams):
+    init_kw = {k: v for k, v in hparams.items() if k in init_hparams}
+    opt_kw = {k: v for k, v in hparams.items() if k not in init_hparams}
+    return init_kw, opt_kw
+
+  def optimizer(hparams: Hparams) -> optax.GradientTransformation:
+    return optimizer_factory(**split(hparams)[1])
+
+  def init(key, hparams):
+    init_key, data_key, eval_key = jax.random.split(key, 3)
+    params = _strong(init_fn(init_key, **split(hparams)[0]))
+    opt_state = _strong(optimizer(hparams).init(params))
+    return TrainState(
+        params=params, opt_state=opt_state,
+        step=jnp.zeros([], jnp.int32),
+        diverged_at=jnp.full([], -1, jnp.int32),
+        data_key=data_key, eval_key=eval_key)
+
+  def update(state: TrainState, hparams, data):
+    """One update on the minibatch of step ``state.step``."""
+    batch = sample_fn(jax.random.fold_in(state.data_key, state.step),
+                      config.batch_size, data)
+    loss, grads = jax.value_and_grad(loss_fn)(state.params, batch)
+    opt = optimizer(hparams)
+    if isinstance(opt, optax.GradientTransformationExtraArgs):
+      # Optimizers that take extra arguments (jaxmomentum.hessian_free, an
+      # optax.chain) get the minibatch and its loss; a chain's plain links
+      # ignore them.
+      updates, opt_state = opt.update(grads, state.opt_state, state.params,
+                                      batch=batch, value=loss)
+    else:
+      updates, opt_state = opt.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    diverged_at = state.diverged_at
+    if config.detect_divergence:
+      finite = (jnp.isfinite(loss) & _all_finite(params)
+                & _all_finite(opt_state))
+      running = state.diverged_at < 0
+      keep = finite & running
+      params = optax.tree.where(keep, params, state.params)
+      opt_state = optax.tree.where(keep, opt_state, state.opt_state)
+      diverged_at = jnp.where(running & ~finite, state.step, diverged_at)
+    state = state._replace(params=params, opt_state=opt_state,
+                           step=state.step + 1, diverged_at=diverged_at)
+    return state, loss
+
+  def evaluate(state, data):
+    params = params_for_eval(state.opt_state, state.params)
+    key = jax.random.fold_in(state.eval_key, state.step)
+
+    def one(k):
+      return _check_eval_metrics(
+          eval_fn(params, sample_fn(k, config.eval_batch_size, data)))
+
+    if config.num_eval_batches == 1:
+      return one(key)
+    keys = jax.random.split(key, config.num_eval_batches)
+    return jax.tree.map(lambda x: jnp.mean(x, axis=0), lax.map(one, keys))
+
+  def period(state, hparams, data):
+    """``eval_every`` updates, then one evaluation."""
+    state, losses = lax.scan(lambda s, _: update(s, hparams, data), state,
+                             None, length=config.eval_every)
+    return state, {TRAIN_LOSS: jnp.mean(losses), **evaluate(state, data)}
+
+  def periods(state, hparams, data, length):
+    return lax.scan(lambda s, _: period(s, hparams, data), state, None,
+                    length=length)
+
+  def run_chunk(state, hparams, data):
+    return periods(state, hparams, data, config.evals_per_chunk)
+
+  def train(key, hparams, data):
+    return periods(init(key, hparams), hparams, data, config.num_evals)
+
+  return Trainer(config=config, init=init, run_chunk=run_chunk, train=train,
+                 evaluate=evaluate, data=data, init_hparams=init_hparams)
