@@ -1,4 +1,4 @@
-r"""Sparse, echo-state and paper-recipe initializers for JAX and Flax.
+r"""Sparse and echo-state initializers for JAX and Flax.
 
 Every initializer here is a *builder*: ``sparse(...)`` returns a function
 ``init(key, shape, dtype=None) -> jax.Array``, so it can be passed as
@@ -19,8 +19,6 @@ What this module adds (no JAX or Flax library ships these):
 * :func:`echo_state`: a sparse square matrix rescaled to a given spectral
   radius (Section 4.1), computed by :func:`estimate_spectral_radius`, which
   uses only matrix products (works under ``jit`` on CPU, GPU and TPU).
-* :func:`table4_rnn_init`: the RNN initialization of Table 4 as an
-  :class:`RNNInit` recipe.
 
 Dense Gaussian, Glorot/Xavier, He/Kaiming, LeCun and orthogonal
 initializations are ``jax.nn.initializers.normal``, ``glorot_normal``,
@@ -41,21 +39,18 @@ from jax import lax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmomentum._validation import check_int, check_range, check_scalar
+from jaxmomentum import _moved
+from jaxmomentum._validation import check_int, check_scalar
 
 __all__ = [
     "Initializer",
     "LayerInit",
-    "RNNInit",
-    "TABLE4_INPUT_SCALE_ADD_MUL",
-    "TABLE4_INPUT_SCALE_MEMORIZATION",
     "TANH_BIAS",
     "TANH_WEIGHT_SCALE",
     "echo_state",
     "estimate_spectral_radius",
     "sparse",
     "sparse_layer",
-    "table4_rnn_init",
 ]
 
 # Section 3.1: "When using tanh units, we transform the weights to simulate
@@ -63,9 +58,13 @@ __all__ = [
 TANH_WEIGHT_SCALE = 0.25
 TANH_BIAS = 0.5
 
-# Table 4: the in-to-hid scale is problem dependent.
-TABLE4_INPUT_SCALE_ADD_MUL = 0.001
-TABLE4_INPUT_SCALE_MEMORIZATION = 0.1
+# The RNN's Table 4 recipe moved to jaxmomentum.reproduce.paper (and its
+# RNNInit to jaxmomentum.models); the old names still resolve, with a warning.
+__getattr__ = _moved.forwarder(__name__, {
+    "RNNInit": ("jaxmomentum.models", "RNNInit", None),
+    **{name: ("jaxmomentum.reproduce.paper", name, None) for name in (
+        "table4_rnn_init", "TABLE4_INPUT_SCALE_ADD_MUL",
+        "TABLE4_INPUT_SCALE_MEMORIZATION")}})
 
 
 class Initializer(Protocol):
@@ -479,87 +478,3 @@ def echo_state(spectral_radius: chex.Numeric = 1.1, num_connections: int = 15,
     return (w * factor[..., None, None]).astype(dtype)
 
   return init
-
-
-@dataclasses.dataclass(frozen=True)
-class RNNInit:
-  """Initializers for the parameters of a simple tanh RNN.
-
-  For :math:`h_t = \\tanh(x_t W_{ih} + h_{t-1} W_{hh} + b_h)`,
-  :math:`o_t = h_t W_{ho} + b_o` (Flax layout, kernels ``(fan_in, fan_out)``).
-  See :func:`table4_rnn_init` for the paper's values.
-
-  Attributes:
-    input_kernel: :math:`W_{ih}`, shape ``(in_dim, hidden)``.
-    recurrent_kernel: :math:`W_{hh}`, shape ``(hidden, hidden)``.
-    output_kernel: :math:`W_{ho}`, shape ``(hidden, out_dim)``.
-    hidden_bias: :math:`b_h`, shape ``(hidden,)``.
-    output_bias: :math:`b_o`, shape ``(out_dim,)``.
-    initial_state: :math:`h_0`, shape ``(hidden,)``, used only when the
-      initial state is learned.
-  """
-
-  input_kernel: Initializer
-  recurrent_kernel: Initializer
-  output_kernel: Initializer
-  hidden_bias: Initializer
-  output_bias: Initializer
-  initial_state: Initializer = jax.nn.initializers.zeros
-
-
-def table4_rnn_init(input_scale: chex.Numeric = TABLE4_INPUT_SCALE_ADD_MUL,
-                    output_bias: chex.Numeric = 0.0, *,
-                    spectral_radius: chex.Numeric = 1.1,
-                    num_connections: int = 15,
-                    output_scale: chex.Numeric = 0.1) -> RNNInit:
-  r"""The RNN initialization of Table 4 of Sutskever et al. (2013).
-
-  =================  ==========  ===========================================
-  connection         sparsity    value
-  =================  ==========  ===========================================
-  in-to-hid          dense       ``input_scale`` · N(0, 1): 0.001 for add/mul
-                                 (:data:`TABLE4_INPUT_SCALE_ADD_MUL`), 0.1
-                                 for memorization
-                                 (:data:`TABLE4_INPUT_SCALE_MEMORIZATION`)
-  hid-to-hid         15 fan-in   :func:`echo_state`, spectral radius 1.1
-  hid-to-out         dense       ``output_scale`` · N(0, 1), 0.1
-  hid-bias           dense       0
-  out-bias           dense       ``output_bias``: the average of the targets
-  initial state      --          0 (when learned; Table 4 does not list it)
-  =================  ==========  ===========================================
-
-  The output bias is given as a value (a float, or an array of shape
-  ``(out_dim,)``) computed from the problem's targets before init: 0 for
-  centered targets. For a softmax output, the literal "average of outputs"
-  is the mean one-hot target; ``log`` of it is the bias whose softmax equals
-  the class frequencies (the paper does not say which it used).
-
-  Args:
-    input_scale: std of the in-to-hid weights, ``>= 0``.
-    output_bias: the output bias value, finite.
-    spectral_radius: of the hid-to-hid matrix, ``> 0``.
-    num_connections: incoming recurrent weights per hidden unit, ``>= 1``.
-    output_scale: std of the hid-to-out weights, ``>= 0``.
-
-  Returns:
-    An :class:`RNNInit`.
-
-  Example:
-    >>> from jaxmomentum import initializers
-    >>> from jaxmomentum.models import RNN
-    >>> init = initializers.table4_rnn_init(
-    ...     initializers.TABLE4_INPUT_SCALE_MEMORIZATION)
-    >>> model = RNN(output_size=6, head="softmax", init_recipe=init)
-
-  Reference:
-    Sutskever et al. (2013), Table 4 and Section 4.1.
-  """
-  check_scalar("input_scale", input_scale, 0.0)
-  check_scalar("output_scale", output_scale, 0.0)
-  check_range("output_bias", output_bias)
-  return RNNInit(
-      input_kernel=jax.nn.initializers.normal(input_scale),
-      recurrent_kernel=echo_state(spectral_radius, num_connections),
-      output_kernel=jax.nn.initializers.normal(output_scale),
-      hidden_bias=jax.nn.initializers.zeros,
-      output_bias=jax.nn.initializers.constant(output_bias))

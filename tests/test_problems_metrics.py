@@ -182,9 +182,10 @@ def _numpy_losses(outputs, targets, mask, kind):
   return step_mean, sequence_sum
 
 
-@pytest.mark.parametrize("name", ["add T=80", "mem-20 T=80", "mem-5 T=200"])
-def test_loss_normalizations_equal_numpy(name):
-  problem = P.TABLE5_PROBLEMS[name]
+@pytest.mark.parametrize("problem", [
+    P.addition(80), P.memorization(10, 5, 80), P.memorization(5, 2, 200)],
+    ids=lambda p: p.name)
+def test_loss_normalizations_equal_numpy(problem):
   batch = problem.centered(problem.sample(jax.random.key(3), 6))
   outputs = 0.3 * jax.random.normal(jax.random.key(4), batch.targets.shape)
   step_mean, sequence_sum = _numpy_losses(outputs, batch.targets, batch.mask,
@@ -203,7 +204,7 @@ def test_loss_normalizations_equal_numpy(name):
 
 @pytest.mark.parametrize("bad", ["mean", "", None, "SEQUENCE_SUM"])
 def test_loss_rejects_unknown_normalization(bad):
-  problem = P.TABLE5_PROBLEMS["add T=80"]
+  problem = P.addition(80)
   batch = problem.sample(jax.random.key(0), 2)
   with pytest.raises(ValueError, match="normalization must be one of"):
     problem.loss(batch.targets, batch, normalization=bad)

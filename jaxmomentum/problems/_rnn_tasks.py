@@ -1,4 +1,4 @@
-"""The long-term-dependency problems of Table 5, generated on device.
+"""Long-term-dependency problems for RNNs, generated on device.
 
 Every problem is a small frozen dataclass (hashable, so it can be a static
 argument of ``jax.jit``) whose ``sample(key, batch_size)`` is pure JAX: no
@@ -23,7 +23,6 @@ The defaults follow the 2011 Hessian-free RNN release of Martens & Sutskever
 from __future__ import annotations
 
 import dataclasses
-import types
 from typing import Any, NamedTuple, Optional
 
 import jax
@@ -43,8 +42,6 @@ __all__ = [
     "multiplication",
     "memorization",
     "temporal_order",
-    "TABLE5_PROBLEMS",
-    "TABLE5_BIASES",
 ]
 
 
@@ -72,24 +69,10 @@ class BiasesBaseline(NamedTuple):
     best_constant_error: the lowest zero-one error any constant attains
       (differs from the above only for squared error with skewed targets).
     best_constant: that constant (an output value, or a class index).
-    paper: the paper's Table 5 "biases" value as a fraction (the paper prints
-      the memorization rows in percent), or ``None`` when the problem is not a
-      Table 5 row.
   """
   mean_predictor_error: float
   best_constant_error: float
   best_constant: float
-  paper: Optional[float]
-
-
-# Table 5 "biases" column, as fractions (the paper prints 2.5 and 8.0 percent
-# for the memorization rows).
-TABLE5_BIASES = types.MappingProxyType({
-    "add T=80": 0.82,
-    "mul T=80": 0.84,
-    "mem-5 T=200": 0.025,
-    "mem-20 T=80": 0.080,
-})
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -133,14 +116,6 @@ class _SequenceProblem:
 
   def biases_baseline(self) -> BiasesBaseline:
     raise NotImplementedError
-
-  @property
-  def paper_biases(self) -> Optional[float]:
-    """Table 5's "biases" value for this row (a fraction), else ``None``."""
-    return TABLE5_BIASES.get(self._table5_row())
-
-  def _table5_row(self) -> str:
-    return self.name
 
   def loss(self, outputs: jax.Array, batch: Batch, *,
            normalization: str = "step_mean") -> jax.Array:
@@ -256,8 +231,6 @@ class ArithmeticProblem(_SequenceProblem):
     target: ``"sum"``, ``"average"``, ``"hochreiter"`` or ``"product"``.
     values: ``"unit"`` (U[0, 1]) or ``"symmetric"`` (U[-1, 1]).
     tolerance: zero-one threshold on ``|output - target|``, >= 0 (0.04).
-    input_scale: std of the input-to-hidden weights Table 4 uses for this
-      problem (0.001 for add/mul).
 
   Example:
     >>> import jax
@@ -275,7 +248,6 @@ class ArithmeticProblem(_SequenceProblem):
   target: str = "sum"
   values: str = "unit"
   tolerance: float = 0.04
-  input_scale: float = 0.001
 
   output_kind = "linear"
   in_dim = 2
@@ -286,7 +258,6 @@ class ArithmeticProblem(_SequenceProblem):
     _check_choice("target", self.target, _ARITH_TARGETS)
     _check_choice("values", self.values, _ARITH_VALUES)
     check_range("tolerance", self.tolerance, 0.0)
-    check_range("input_scale", self.input_scale, 0.0, low_open=True)
 
   # Positions, in integer arithmetic (f = T / 100).
   @property
@@ -318,9 +289,6 @@ class ArithmeticProblem(_SequenceProblem):
       lo, hi = _VALUE_RANGE[self.values]
       name += f" [target={self.target}, values=U[{lo:g},{hi:g}]]"
     return name
-
-  def _table5_row(self) -> str:
-    return f"{'mul' if self.target == 'product' else 'add'} T={self.T}"
 
   def _combine(self, a, b):
     if self.target == "product":
@@ -426,7 +394,6 @@ class ArithmeticProblem(_SequenceProblem):
         mean_predictor_error=float(1.0 - hit(mean)),
         best_constant_error=float(1.0 - hit(c)),
         best_constant=c,
-        paper=self.paper_biases,
     )
 
   def _support(self) -> tuple[float, float]:
@@ -502,15 +469,12 @@ class MemorizationProblem(_SequenceProblem):
   reproduced). Unlike the release, go and blank have their own channels (the
   release overlaps them with data channels, a bug).
 
-  The bias-only baseline predicts blank everywhere: error :math:`n / T`
-  (2.5% for mem-5 T=200, as in Table 5; 12.5% for mem-20 T=80 against the
-  paper's 8.0%, whose length convention is unverified).
+  The bias-only baseline predicts blank everywhere: error :math:`n / T`.
 
   Attributes:
     num_symbols: :math:`n \ge 1`.
     alphabet_size: :math:`K \ge 1`.
     T: total length, an integer >= 2n + 1.
-    input_scale: Table 4's input-to-hidden std for memorization, 0.1.
 
   Example:
     >>> import jax
@@ -526,7 +490,6 @@ class MemorizationProblem(_SequenceProblem):
   num_symbols: int
   alphabet_size: int
   T: int
-  input_scale: float = 0.1
 
   output_kind = "softmax"
 
@@ -536,7 +499,6 @@ class MemorizationProblem(_SequenceProblem):
     object.__setattr__(self, "num_symbols", n)
     object.__setattr__(self, "alphabet_size", k)
     object.__setattr__(self, "T", check_int("T", self.T, 2 * n + 1))
-    check_range("input_scale", self.input_scale, 0.0, low_open=True)
 
   @property
   def in_dim(self) -> int:
@@ -553,8 +515,7 @@ class MemorizationProblem(_SequenceProblem):
   @property
   def name(self) -> str:
     n, k = self.num_symbols, self.alphabet_size
-    label = {(5, 2): "mem-5", (10, 5): "mem-20"}.get((n, k), f"mem-{n}x{k}")
-    return f"{label} T={self.T}"
+    return f"mem-{n}x{k} T={self.T}"
 
   def sample(self, key: jax.Array, batch_size: int) -> Batch:
     """Draws ``batch_size`` fresh sequences (``batch_size`` must be static)."""
@@ -592,8 +553,7 @@ class MemorizationProblem(_SequenceProblem):
   def biases_baseline(self) -> BiasesBaseline:
     """Blank everywhere: wrong at the n recall steps, error n / T."""
     error = self.num_symbols / self.T
-    return BiasesBaseline(error, error, float(self.alphabet_size),
-                          self.paper_biases)
+    return BiasesBaseline(error, error, float(self.alphabet_size))
 
 
 def memorization(num_symbols: int = 5, alphabet_size: int = 2, T: int = 200
@@ -640,8 +600,6 @@ class TemporalOrderProblem(_SequenceProblem):
 
   Attributes:
     T: the minimum length, an integer >= 10.
-    input_scale: input-to-hidden std; the paper has no value for this
-      problem, 0.001 (as for the other distractor-heavy problems) is ours.
 
   Example:
     >>> import jax
@@ -653,7 +611,6 @@ class TemporalOrderProblem(_SequenceProblem):
     Hochreiter & Schmidhuber (1997), Section 5.6; Martens & Sutskever (2011).
   """
   T: int
-  input_scale: float = 0.001
 
   output_kind = "softmax"
   in_dim = 8
@@ -661,7 +618,6 @@ class TemporalOrderProblem(_SequenceProblem):
 
   def __post_init__(self):
     object.__setattr__(self, "T", check_int("T", self.T, 10))
-    check_range("input_scale", self.input_scale, 0.0, low_open=True)
 
   @property
   def max_length(self) -> int:
@@ -724,7 +680,7 @@ class TemporalOrderProblem(_SequenceProblem):
     return np.full(4, 0.25, np.float32)
 
   def biases_baseline(self) -> BiasesBaseline:
-    return BiasesBaseline(0.75, 0.75, 0.0, None)
+    return BiasesBaseline(0.75, 0.75, 0.0)
 
 
 def temporal_order(T: int = 80) -> TemporalOrderProblem:
@@ -736,12 +692,3 @@ def temporal_order(T: int = 80) -> TemporalOrderProblem:
     4
   """
   return TemporalOrderProblem(T)
-
-
-# The four rows of Table 5 with the 2011 release's defaults.
-TABLE5_PROBLEMS = types.MappingProxyType({
-    "add T=80": addition(80),
-    "mul T=80": multiplication(80),
-    "mem-5 T=200": memorization(5, 2, 200),
-    "mem-20 T=80": memorization(10, 5, 80),
-})

@@ -3,7 +3,7 @@
 Each Table 1 row trains the sparse-initialized autoencoder of Section 3 with
 μ_t from Eq. 5 (capped at μ_max, reduced to 0.9 for the final updates as in
 Table 2), at every learning rate of the protocol and every seed, as one grid
-per (problem, momentum type). Per column the learning rate with the lowest
+per (problem, method). Per column the learning rate with the lowest
 final training objective wins; its squared error (sum over output
 dimensions, mean over training cases) is reported over seeds.
 
@@ -35,16 +35,16 @@ import optax
 from jaxmomentum import problems as problems_lib
 from jaxmomentum import schedules
 from jaxmomentum import training
-from jaxmomentum.models import AUTOENCODER_ARCHITECTURES
 from jaxmomentum.models import DeepAutoencoder
 from jaxmomentum.reproduce import _hf_tables
-from jaxmomentum.reproduce import _momentum_types
+from jaxmomentum.reproduce import _methods
 from jaxmomentum.reproduce import _report
+from jaxmomentum.reproduce import paper
 from jaxmomentum.reproduce._protocols import AutoencoderProtocol
 
-_ARCHITECTURES = {a.name: a for a in AUTOENCODER_ARCHITECTURES}
 # Fashion-MNIST (a real-data row of ours) runs the MNIST architecture.
-_ARCHITECTURES["fashion"] = _ARCHITECTURES["mnist"]
+ARCHITECTURES = {**paper.TABLE1_ARCHITECTURES,
+                 "fashion": paper.TABLE1_ARCHITECTURES["mnist"]}
 _LOADERS = {"curves": problems_lib.load_curves,
             "mnist": problems_lib.load_mnist,
             "faces": problems_lib.load_faces,
@@ -110,7 +110,7 @@ def load_dataset(problem: str, data_dir: Optional[str], *,
 
 
 def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
-                             momentum: str, *, mu_max: Optional[float] = None,
+                             method: str, *, mu_max: Optional[float] = None,
                              grid_init_scale: bool = False
                              ) -> training.Trainer:
   """The trainer of one row: a grid over (μ_max, ε) or (init_scale, ε).
@@ -122,7 +122,7 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
   averaged over cases. ``mu_max`` fixes μ_max (Table 3); else it is a grid
   hyperparameter. ``grid_init_scale`` makes the SI scale one too.
   """
-  architecture = _ARCHITECTURES[dataset.problem]
+  architecture = ARCHITECTURES[dataset.problem]
   logistic = architecture.output == "logistic"
   data = jnp.asarray(dataset.train, jnp.float32)
   dummy = jnp.zeros((1, architecture.input_dim), jnp.float32)
@@ -150,7 +150,7 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
     return {"loss": objective(out, x),
             "error": jnp.mean(jnp.sum((recon - x) ** 2, -1))}
 
-  optimizer = _momentum_types.optimizer(momentum)
+  optimizer = _methods.optimizer(method)
 
   def momentum_schedule(mu):
     return schedules.low_momentum_finetuning(
@@ -167,8 +167,7 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
 
   return training.make_train(
       protocol.train_config(), init_fn, loss_fn, sample_fn, optimizer_factory,
-      eval_fn=eval_fn, params_for_eval=_momentum_types.params_for_eval(
-          momentum),
+      eval_fn=eval_fn, params_for_eval=_methods.params_for_eval(method),
       init_hparams=("init_scale",) if grid_init_scale else (), data=data)
 
 
@@ -187,13 +186,14 @@ def run_table1_grids(dataset: Dataset, protocol: AutoencoderProtocol,
                      checkpoint_every_s: float = 30.0, log=print
                      ) -> dict[str, training.GridResult]:
   """The NAG and CM grids of one Table 1 row (resumed from ``out_dir``)."""
-  return _momentum_types.run_momentum_grids(
+  return _methods.run_method_grids(
       f"Table 1, {dataset.label}",
-      lambda momentum: make_autoencoder_trainer(dataset, protocol, momentum),
+      lambda method: make_autoencoder_trainer(dataset, protocol, method),
       "mu_max", protocol.mu_maxes, protocol,
-      lambda momentum: (out_dir / "checkpoints" / "table1" /
-                        f"{dataset.problem}-{momentum}"),
-      lambda momentum: _tag(protocol, dataset, table="1", momentum=momentum),
+      lambda method: (out_dir / "checkpoints" / "table1" /
+                      f"{dataset.problem}-{method}"),
+      # "momentum": the tag's key for the method, as in existing checkpoints.
+      lambda method: _tag(protocol, dataset, table="1", momentum=method),
       progress=progress, checkpoint_every_s=checkpoint_every_s, log=log)
 
 
@@ -324,9 +324,9 @@ def _plot_table3(path: Path, cells: list[_report.Cell], label: str
   ours = [c.ours.mean if c.ours is not None else np.nan for c in cells]
   spread = [c.ours.std if c.ours is not None else 0.0 for c in cells]
   ax.errorbar(scales, ours, yerr=spread, fmt="o-", label=f"ours ({label})")
-  paper = [(s, c.paper) for s, c in zip(scales, cells) if c.paper is not None]
-  if paper:
-    ax.plot(*zip(*paper), "ks--", label="paper (CURVES)")
+  theirs = [(s, c.paper) for s, c in zip(scales, cells) if c.paper is not None]
+  if theirs:
+    ax.plot(*zip(*theirs), "ks--", label="paper (CURVES)")
   ax.set_xscale("log", base=2)
   ax.set_yscale("log")
   ax.set_xlabel("SI scale multiplier")
@@ -400,9 +400,9 @@ def reproduce_table1(protocol: AutoencoderProtocol, out_dir: Path, *,
                                       log=log))
     if "nag" in results:
       t2_cells += table2_cells(dataset, results["nag"], protocol)
-    for momentum, result in results.items():
+    for method, result in results.items():
       runs.append(_report.result_json(result, problem=dataset.problem,
-                                      data=dataset.label, momentum=momentum))
+                                      data=dataset.label, method=method))
     out_dir.mkdir(parents=True, exist_ok=True)
     figure = _plot_table1(out_dir / f"table1_{dataset.problem}_curves.png",
                           dataset, results, selected)
@@ -459,7 +459,7 @@ def reproduce_table3(protocol: AutoencoderProtocol, out_dir: Path, *,
                              checkpoint_every_s=checkpoint_every_s, log=log)
     cells += table3_cells(dataset, result)
     runs.append(_report.result_json(result, problem=dataset.problem,
-                                    data=dataset.label, momentum="nag"))
+                                    data=dataset.label, method="nag"))
     out_dir.mkdir(parents=True, exist_ok=True)
     figure = _plot_table3(out_dir / "table3_si_scale.png", cells,
                           dataset.label)

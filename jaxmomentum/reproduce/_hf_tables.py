@@ -25,12 +25,10 @@ import jaxmomentum
 from jaxmomentum import curvature
 from jaxmomentum import training
 from jaxmomentum._validation import check_int, check_range
-from jaxmomentum.models import AUTOENCODER_ARCHITECTURES
 from jaxmomentum.models import AutoencoderArchitecture
 from jaxmomentum.models import DeepAutoencoder
 from jaxmomentum.reproduce import _report
-
-_ARCHITECTURES = {a.name: a for a in AUTOENCODER_ARCHITECTURES}
+from jaxmomentum.reproduce import paper
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +147,7 @@ def hf_cell(problem: str, data: np.ndarray, protocol: HFProtocol, *,
             note: str = "", architecture: Optional[AutoencoderArchitecture]
             = None, log: Callable[[str], None] = print) -> _report.Cell:
   """Our HF figure for a Table 1 row, in the paper's ``HF*`` cell."""
-  architecture = architecture or _ARCHITECTURES[problem]
+  architecture = architecture or paper.TABLE1_ARCHITECTURES[problem]
   log(f"Table 1, {problem}: {protocol.describe()}")
   final, _, seconds = train_hf(data, architecture, protocol)
   log(f"  HF done in {seconds:.0f} s: error {final.tolist()}")

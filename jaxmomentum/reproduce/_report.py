@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from jaxmomentum.reproduce import _paper_values
+from jaxmomentum.reproduce import paper
 from jaxmomentum.training import GridResult
 from jaxmomentum.training import SeedStats
 
@@ -27,7 +27,7 @@ class Cell:
 
   Attributes:
     table, row, column: where it sits (the paper's keys, see
-      :mod:`jaxmomentum.reproduce._paper_values`).
+      :mod:`jaxmomentum.reproduce.paper`).
     ours: our figure over seeds (in the paper's unit), or ``None`` when the
       cell was not run (see ``note``).
     paper: the paper's value, ``None`` where the paper has none.
@@ -50,14 +50,14 @@ class Cell:
 def paper_value(table: str, row: str, column: str) -> Optional[float]:
   """The paper's value, or ``None`` when the paper has no such cell."""
   try:
-    return _paper_values.lookup(table, row, column)
+    return paper.lookup(table, row, column)
   except KeyError:
     return None
 
 
 def unit_of(table: str, row: str) -> str:
   """The unit the paper reports a row in."""
-  return _paper_values.unit(table, row)
+  return paper.unit(table, row)
 
 
 def scaled(stats: SeedStats, factor: float) -> SeedStats:
@@ -99,7 +99,7 @@ def markdown(cells: Sequence[Cell], title: str, notes: Sequence[str] = ()
   rows = list(dict.fromkeys(c.row for c in cells))
   columns = list(dict.fromkeys(c.column for c in cells))
   paper_order = list(dict.fromkeys(
-      e.column for e in _paper_values.ALL if cells and e.table == cells[0].table))
+      e.column for e in paper.ALL if cells and e.table == cells[0].table))
   columns.sort(key=lambda c: (paper_order.index(c) if c in paper_order
                               else len(paper_order) + columns.index(c)))
   by_key = {(c.row, c.column): c for c in cells}
@@ -177,7 +177,7 @@ def with_paper_cells(cells: Sequence[Cell], table: str,
   return list(cells) + [
       Cell(table, e.row, e.column, None, e.value, e.unit,
            note=row_notes.get(e.row, "not run"))
-      for e in _paper_values.ALL
+      for e in paper.ALL
       if e.table == table and (e.row, e.column) not in have]
 
 
@@ -293,14 +293,14 @@ def selected_curve(result: GridResult, metric: str, point: int, label: str,
 def momentum_columns(results: dict, table: str, row: str, mu_name: str,
                      factor: float = 1.0, note: str = ""
                      ) -> tuple[list[Cell], dict]:
-  """One cell per (momentum type, μ) column: the best learning rate's error.
+  """One cell per (method, μ) column: the best learning rate's error.
 
   Per column, the learning rate with the lowest final ``loss`` (mean over
   seeds, :func:`jaxmomentum.training.summarize`) is selected and its final
   ``error`` reported over seeds, times ``factor``.
 
   Args:
-    results: momentum type -> :class:`GridResult` over (``mu_name``, ε).
+    results: method -> :class:`GridResult` over (``mu_name``, ε).
     table, row: the paper's keys of the cells.
     mu_name: the grid's momentum hyperparameter (``"mu0"``, ``"mu_max"``).
     factor: unit conversion of the error.
@@ -308,19 +308,19 @@ def momentum_columns(results: dict, table: str, row: str, mu_name: str,
 
   Returns:
     The cells, and per column key (``"0.9N"``) the selected
-    (momentum type, grid point, learning rate), as :func:`momentum_panels`
+    (method, grid point, learning rate), as :func:`momentum_panels`
     takes it.
   """
   from jaxmomentum import training  # pylint: disable=import-outside-toplevel
   unit = unit_of(table, row)
   cells, selected = [], {}
-  for momentum, result in results.items():
+  for method, result in results.items():
     summary = training.summarize(result, objective="loss",
                                  select="learning_rate", report=("error",))
     for col in summary.rows:
-      key = column_key(float(col.column[mu_name]), momentum)
+      key = column_key(float(col.column[mu_name]), method)
       lr = float(col.best["learning_rate"])
-      selected[key] = (momentum, col.point, lr)
+      selected[key] = (method, col.point, lr)
       cells.append(Cell(table, row, key, scaled(col.report["error"], factor),
                         paper_value(table, row, key), unit, learning_rate=lr,
                         note=note))
@@ -333,8 +333,8 @@ def momentum_panels(results: dict, selected: dict, mu_symbol: str,
   """One panel per μ value: the NAG and CM learning curves of its columns.
 
   Args:
-    results: momentum type -> :class:`GridResult`.
-    selected: column key (``"0.9N"``) -> (momentum type, grid point,
+    results: method -> :class:`GridResult`.
+    selected: column key (``"0.9N"``) -> (method, grid point,
       learning rate) of the selected point.
     mu_symbol: the panel title's symbol (``"μ0"``, ``"μ_max"``).
     zero_label: the curve label of the μ = 0 column.
@@ -343,9 +343,9 @@ def momentum_panels(results: dict, selected: dict, mu_symbol: str,
   panels = []
   for mu in sorted({float(k.rstrip("NM")) for k in selected}):
     curves = []
-    for momentum in ("nag", "cm"):
-      key = column_key(mu, momentum)
-      if key not in selected or (mu == 0 and momentum == "cm"):
+    for method in ("nag", "cm"):
+      key = column_key(mu, method)
+      if key not in selected or (mu == 0 and method == "cm"):
         continue
       m, point, lr = selected[key]
       label = (zero_label if mu == 0 else m.upper()) + f", ε={lr:g}"
@@ -354,11 +354,11 @@ def momentum_panels(results: dict, selected: dict, mu_symbol: str,
   return panels
 
 
-def column_key(mu: float, momentum: str) -> str:
+def column_key(mu: float, method: str) -> str:
   """The paper's column name: ``"0"`` or e.g. ``"0.99N"`` / ``"0.99M"``."""
   if mu == 0:
     return "0"
-  return f"{mu:g}{'N' if momentum == 'nag' else 'M'}"
+  return f"{mu:g}{'N' if method == 'nag' else 'M'}"
 
 
 def print_skip(message: str, printer: Callable[[str], None] = print) -> None:

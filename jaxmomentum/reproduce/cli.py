@@ -296,6 +296,7 @@ def _demo(args) -> None:
   """The appendix quadratic and the smallest meaningful slice of Table 5."""
   from jaxmomentum.reproduce import _protocols  # pylint: disable=import-outside-toplevel
   from jaxmomentum.reproduce import _rnn_tables  # pylint: disable=import-outside-toplevel
+  from jaxmomentum.reproduce import paper  # pylint: disable=import-outside-toplevel
   start = time.perf_counter()
   print("== jaxmomentum demo (1/2): the paper's appendix experiment, CM vs "
         "NAG on an oblong quadratic\n")
@@ -303,7 +304,7 @@ def _demo(args) -> None:
   _run_quadratic(out)
   protocol = _protocols.RNN_DEMO
   print("== jaxmomentum demo (2/2): a slice of Table 5 "
-        f"({', '.join(_protocols.RNN_PROBLEMS[p] for p in protocol.problems)}"
+        f"({', '.join(paper.TABLE5[p].label for p in protocol.problems)}"
         f", μ0 in {{{', '.join(f'{m:g}' for m in protocol.mu0s)}}}, "
         f"{protocol.num_steps:,} updates, {protocol.seeds} seeds)\n")
   t5 = time.perf_counter()
