@@ -7,6 +7,9 @@
 * Masked losses and zero-one errors: :func:`squared_error`,
   :func:`softmax_cross_entropy`, :func:`threshold_error`,
   :func:`argmax_error`.
+* The deep autoencoders' objective and error: :func:`reconstruction`.
+  Both kinds of problem are a :class:`ScoredProblem` (``loss``, ``error``,
+  ``metrics``).
 * Deep-autoencoder data: :func:`load_mnist`, :func:`load_fashion_mnist`,
   :func:`load_curves`, :func:`load_faces`, the offline
   :func:`synthetic_curves_standin` (not CURVES), and the on-device samplers
@@ -33,9 +36,12 @@ from ._metrics import argmax_error as argmax_error
 from ._metrics import LOSS_NORMALIZATIONS as LOSS_NORMALIZATIONS
 from ._metrics import masked_mean as masked_mean
 from ._metrics import masked_sequence_sum as masked_sequence_sum
+from ._metrics import ScoredProblem as ScoredProblem
 from ._metrics import softmax_cross_entropy as softmax_cross_entropy
 from ._metrics import squared_error as squared_error
 from ._metrics import threshold_error as threshold_error
+from ._reconstruction import reconstruction as reconstruction
+from ._reconstruction import ReconstructionProblem as ReconstructionProblem
 from ._rnn_tasks import addition as addition
 from ._rnn_tasks import ArithmeticProblem as ArithmeticProblem
 from ._rnn_tasks import Batch as Batch
@@ -57,6 +63,8 @@ __all__ = [
     "FASHION_MNIST_DIR",
     "LOSS_NORMALIZATIONS",
     "MemorizationProblem",
+    "ReconstructionProblem",
+    "ScoredProblem",
     "TemporalOrderProblem",
     "addition",
     "argmax_error",
@@ -70,6 +78,7 @@ __all__ = [
     "memorization",
     "multiplication",
     "read_idx",
+    "reconstruction",
     "sample_minibatch",
     "softmax_cross_entropy",
     "squared_error",

@@ -31,6 +31,7 @@ import numpy as np
 
 from jaxmomentum._validation import check_int, check_range
 from jaxmomentum.problems import _metrics
+from jaxmomentum.problems._metrics import ScoredProblem
 
 __all__ = [
     "Batch",
@@ -97,7 +98,7 @@ def _uniform_pmf_at(t: np.ndarray, low: int, high: int) -> np.ndarray:
   return np.where((t >= low) & (t < high), 1.0 / (high - low), 0.0)
 
 
-class _SequenceProblem:
+class _SequenceProblem(ScoredProblem):
   """Methods shared by the problems; subclasses are frozen dataclasses."""
 
   output_kind: str  # "linear" or "softmax"
@@ -155,6 +156,10 @@ class _SequenceProblem:
       return _metrics.threshold_error(outputs, batch.targets, batch.mask,
                                       self.tolerance)
     return _metrics.argmax_error(outputs, batch.targets, batch.mask)
+
+  def error(self, outputs: jax.Array, batch: Batch) -> jax.Array:
+    """The error the tables report: :meth:`zero_one`."""
+    return self.zero_one(outputs, batch)
 
   def centered(self, batch: Batch) -> Batch:
     """Subtracts ``input_mean`` from the inputs (and, for linear outputs,

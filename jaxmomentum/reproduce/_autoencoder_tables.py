@@ -30,7 +30,6 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxmomentum import problems as problems_lib
 from jaxmomentum import schedules
@@ -115,15 +114,15 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
                              ) -> training.Trainer:
   """The trainer of one row: a grid over (μ_max, ε) or (init_scale, ε).
 
-  The objective is the cross-entropy of the logistic output (CURVES,
-  MNIST) or the squared error of the linear output (FACES), summed over
-  output dimensions and averaged over the minibatch; the reported ``error``
-  is the squared error of the reconstruction, summed over dimensions and
-  averaged over cases. ``mu_max`` fixes μ_max (Table 3); else it is a grid
-  hyperparameter. ``grid_init_scale`` makes the SI scale one too.
+  The objective and the reported ``error`` are the architecture's
+  :func:`jaxmomentum.problems.reconstruction` (cross-entropy of a logistic
+  output or squared error of a linear one; the reconstruction's squared
+  error), as the RNN tables' are their problem's. ``mu_max`` fixes μ_max
+  (Table 3); else it is a grid hyperparameter. ``grid_init_scale`` makes
+  the SI scale one too.
   """
   architecture = ARCHITECTURES[dataset.problem]
-  logistic = architecture.output == "logistic"
+  problem = problems_lib.reconstruction(architecture.output)
   data = jnp.asarray(dataset.train, jnp.float32)
   dummy = jnp.zeros((1, architecture.input_dim), jnp.float32)
 
@@ -136,19 +135,11 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
   def sample_fn(key, batch_size, data):  # data: an argument, not a constant
     return problems_lib.sample_minibatch(key, data, batch_size)
 
-  def objective(out, x):
-    if logistic:
-      return jnp.mean(jnp.sum(optax.sigmoid_binary_cross_entropy(out, x), -1))
-    return jnp.mean(jnp.sum((out - x) ** 2, -1))
-
   def loss_fn(params, x):
-    return objective(model().apply(params, x, logits=True), x)
+    return problem.loss(model().apply(params, x, logits=True), x)
 
   def eval_fn(params, x):
-    out = model().apply(params, x, logits=True)
-    recon = jax.nn.sigmoid(out) if logistic else out
-    return {"loss": objective(out, x),
-            "error": jnp.mean(jnp.sum((recon - x) ** 2, -1))}
+    return problem.metrics(model().apply(params, x, logits=True), x)
 
   optimizer = _methods.optimizer(method)
 

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 import jaxmomentum
-from jaxmomentum import curvature
+from jaxmomentum import problems
 from jaxmomentum import training
 from jaxmomentum._validation import check_int, check_range
 from jaxmomentum.models import AutoencoderArchitecture
@@ -103,18 +103,16 @@ def train_hf(data: np.ndarray, architecture: AutoencoderArchitecture,
                      else data[:protocol.max_cases], jnp.float32)
   chunk = data.shape[0] // protocol.num_chunks
   data = data[:chunk * protocol.num_chunks]
-  logistic = architecture.output == "logistic"
   model = DeepAutoencoder(architecture)
-  loss = (curvature.sigmoid_cross_entropy() if logistic
-          else curvature.squared_error())
+  # The momentum tables' objective and error, with HF's closed-form curvature.
+  problem = problems.reconstruction(architecture.output)
+  loss = problem.matching_loss()
 
   def outputs_fn(params, x):
     return model.apply(params, x, logits=True)
 
   def error(params):
-    out = outputs_fn(params, data)
-    recon = jax.nn.sigmoid(out) if logistic else out
-    return jnp.mean(jnp.sum((recon - data) ** 2, -1))
+    return problem.error(outputs_fn(params, data), data)
 
   hf = jaxmomentum.hessian_free(
       outputs_fn, loss, initial_damping=protocol.initial_damping,

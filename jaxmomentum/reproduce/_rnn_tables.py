@@ -82,9 +82,8 @@ def rnn_task(row: RowLike, protocol: RNNProtocol, *,
                         normalization=normalization)
 
   def eval_fn(params, batch):
-    outputs = model.apply(params, batch.inputs)
-    return {"loss": problem.loss(outputs, batch, normalization=normalization),
-            "error": problem.zero_one(outputs, batch)}
+    return problem.metrics(model.apply(params, batch.inputs), batch,
+                           normalization=normalization)
 
   return RNNTask(init_fn, sample_fn, loss_fn, eval_fn)
 
