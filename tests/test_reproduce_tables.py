@@ -12,8 +12,9 @@ import pytest
 
 import jaxmomentum
 from jaxmomentum.reproduce import _autoencoder_tables
+from jaxmomentum.reproduce import _cli_args
+from jaxmomentum.reproduce import _cells
 from jaxmomentum.reproduce import _protocols
-from jaxmomentum.reproduce import _report
 from jaxmomentum.reproduce import _rnn_tables
 from jaxmomentum.reproduce import cli
 from jaxmomentum.reproduce import paper
@@ -118,7 +119,7 @@ def test_table5_selects_the_learning_rate_with_the_lowest_final_loss(
     points = np.flatnonzero(nag.grid.values["mu0"] == np.float32(mu))
     best = points[np.argmin(loss[points])]
     cell = next(c for c in cells
-                if c.column == _report.column_key(mu, "nag"))
+                if c.column == _cells.column_key(mu, "nag"))
     assert cell.learning_rate == pytest.approx(
         float(nag.grid.values["learning_rate"][best]))
     assert cell.ours.mean == pytest.approx(float(error[:, best].mean()))
@@ -442,12 +443,12 @@ def test_cli_fidelity_flags_reach_the_protocol():
       ["reproduce", "table5", "--loss-normalization", "sequence_sum",
        "--input-scale", "0.01", "--output-bias", "zero", "--no-center",
        "--warmup-steps", "7", "--steps", "100"])
-  rnn, _, _, _ = cli._protocols(args)  # pylint: disable=protected-access
+  rnn, _, _, _ = _cli_args.protocols(args)  # pylint: disable=protected-access
   assert (rnn.loss_normalization, rnn.input_scale, rnn.output_bias,
           rnn.center, rnn.warmup_steps) == ("sequence_sum", 0.01, "zero",
                                             False, 7)
   assert any("loss normalization" in d for d in rnn.differences())
-  default, _, _, _ = cli._protocols(cli.build_parser().parse_args(  # pylint: disable=protected-access
+  default, _, _, _ = _cli_args.protocols(cli.build_parser().parse_args(  # pylint: disable=protected-access
       ["reproduce", "table5", "--steps", "100"]))
   assert default.warmup_steps == 20 and default.center  # 1/5 of the run
 

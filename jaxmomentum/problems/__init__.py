@@ -23,15 +23,13 @@ how our generators' baselines compare with it) are
 
 from jaxmomentum import _moved
 from ._autoencoder_data import AutoencoderData as AutoencoderData
-from ._autoencoder_data import DataFileError as DataFileError
+from ._autoencoder_data import FASHION_MNIST_DIR as FASHION_MNIST_DIR
 from ._autoencoder_data import load_curves as load_curves
 from ._autoencoder_data import load_faces as load_faces
-from ._autoencoder_data import FASHION_MNIST_DIR as FASHION_MNIST_DIR
 from ._autoencoder_data import load_fashion_mnist as load_fashion_mnist
 from ._autoencoder_data import load_mnist as load_mnist
-from ._autoencoder_data import read_idx as read_idx
-from ._autoencoder_data import (
-    synthetic_curves_standin as synthetic_curves_standin)
+from ._file_formats import DataFileError as DataFileError
+from ._file_formats import read_idx as read_idx
 from ._metrics import argmax_error as argmax_error
 from ._metrics import LOSS_NORMALIZATIONS as LOSS_NORMALIZATIONS
 from ._metrics import masked_mean as masked_mean
@@ -42,15 +40,16 @@ from ._metrics import squared_error as squared_error
 from ._metrics import threshold_error as threshold_error
 from ._reconstruction import reconstruction as reconstruction
 from ._reconstruction import ReconstructionProblem as ReconstructionProblem
-from ._rnn_tasks import addition as addition
-from ._rnn_tasks import ArithmeticProblem as ArithmeticProblem
-from ._rnn_tasks import Batch as Batch
-from ._rnn_tasks import BiasesBaseline as BiasesBaseline
-from ._rnn_tasks import memorization as memorization
-from ._rnn_tasks import MemorizationProblem as MemorizationProblem
-from ._rnn_tasks import multiplication as multiplication
-from ._rnn_tasks import temporal_order as temporal_order
-from ._rnn_tasks import TemporalOrderProblem as TemporalOrderProblem
+from ._arithmetic import addition as addition
+from ._arithmetic import ArithmeticProblem as ArithmeticProblem
+from ._arithmetic import multiplication as multiplication
+from ._memorization import memorization as memorization
+from ._memorization import MemorizationProblem as MemorizationProblem
+from ._sequence import Batch as Batch
+from ._sequence import BiasesBaseline as BiasesBaseline
+from ._standin import synthetic_curves_standin as synthetic_curves_standin
+from ._temporal_order import temporal_order as temporal_order
+from ._temporal_order import TemporalOrderProblem as TemporalOrderProblem
 from ._sampler import epoch_minibatch as epoch_minibatch
 from ._sampler import sample_minibatch as sample_minibatch
 

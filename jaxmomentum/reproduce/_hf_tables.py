@@ -27,7 +27,7 @@ from jaxmomentum import training
 from jaxmomentum._validation import check_int, check_range
 from jaxmomentum.models import AutoencoderArchitecture
 from jaxmomentum.models import DeepAutoencoder
-from jaxmomentum.reproduce import _report
+from jaxmomentum.reproduce import _cells
 from jaxmomentum.reproduce import paper
 
 
@@ -143,7 +143,7 @@ def train_hf(data: np.ndarray, architecture: AutoencoderArchitecture,
 
 def hf_cell(problem: str, data: np.ndarray, protocol: HFProtocol, *,
             note: str = "", architecture: Optional[AutoencoderArchitecture]
-            = None, log: Callable[[str], None] = print) -> _report.Cell:
+            = None, log: Callable[[str], None] = print) -> _cells.Cell:
   """Our HF figure for a Table 1 row, in the paper's ``HF*`` cell."""
   architecture = architecture or paper.TABLE1_ARCHITECTURES[problem]
   log(f"Table 1, {problem}: {protocol.describe()}")
@@ -156,6 +156,6 @@ def hf_cell(problem: str, data: np.ndarray, protocol: HFProtocol, *,
               f"≤{protocol.cg_max_iters} CG")
   if note:
     label += f"; {note}"
-  return _report.Cell("1", problem, "HF*", stats,
-                      _report.paper_value("1", problem, "HF*"),
-                      _report.unit_of("1", problem), note=label)
+  return _cells.Cell("1", problem, "HF*", stats,
+                      _cells.paper_value("1", problem, "HF*"),
+                      _cells.unit_of("1", problem), note=label)

@@ -108,7 +108,7 @@ def split_merged(result: training.GridResult, mu_name: str,
 def run_method_grids(
     title: str, make_trainer: Callable[[str], training.Trainer],
     mu_name: str, mu_values: Sequence[float], protocol: Any,
-    out_dir: Callable[[str], Path], tag: Callable[[str], str], *,
+    checkpoints: Path, tag: Callable[[str], str], *,
     progress: bool, checkpoint_every_s: float, log: Callable[[str], None],
     merged: bool = True, devices: Optional[Sequence[Any]] = None,
 ) -> dict[str, training.GridResult]:
@@ -116,15 +116,18 @@ def run_method_grids(
 
   μ = 0 is one column of the paper, run with NAG only (CM and NAG are the
   same method there). With ``merged`` (default) every run is one grid of
-  ``make_trainer("nag+cm")`` checkpointed in ``out_dir("nag+cm")`` and
-  split per method; else (or when a per-method checkpoint
-  ``out_dir("nag")`` / ``out_dir("cm")`` of the earlier layout exists, which
-  is then resumed) one grid per method, each in ``out_dir(method)``.
+  ``make_trainer("nag+cm")`` checkpointed in ``<checkpoints>-nag+cm`` and
+  split per method; else (or when a per-method checkpoint ``<checkpoints>-nag``
+  / ``<checkpoints>-cm`` of the earlier layout exists, which is then resumed)
+  one grid per method, each in ``<checkpoints>-<method>``.
   ``devices``: the devices the grids run on (default all).
   """
+  def out_dir(method: str) -> Path:  # checkpoints/table5/add -> ...add-nag
+    return Path(f"{checkpoints}-{method}")
+
   lrs = list(protocol.learning_rates)
   cols = columns(mu_values)
-  legacy = [out_dir(m) for m in cols if Path(out_dir(m)).exists()]
+  legacy = [out_dir(m) for m in cols if out_dir(m).exists()]
   if merged and legacy:
     log(f"{title}: resuming the per-method checkpoints in "
         f"{', '.join(map(str, legacy))} as separate NAG and CM grids")

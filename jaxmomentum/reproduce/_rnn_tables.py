@@ -26,8 +26,10 @@ import jax.numpy as jnp
 from jaxmomentum import schedules
 from jaxmomentum import training
 from jaxmomentum.models import RNN
+from jaxmomentum.reproduce import _cells
 from jaxmomentum.reproduce import _methods
-from jaxmomentum.reproduce import _report
+from jaxmomentum.reproduce import _plots
+from jaxmomentum.reproduce import _writers
 from jaxmomentum.reproduce import paper
 from jaxmomentum.reproduce._protocols import RNNProtocol
 
@@ -146,25 +148,24 @@ def run_grids(protocol: RNNProtocol, row: RowLike, out_dir: Path, *,
       f"Table 5, {row.label}",
       lambda method: make_rnn_trainer(row, protocol, method),
       "mu0", protocol.mu0s, protocol,
-      lambda method: (out_dir / "checkpoints" / "table5" /
-                      f"{row.key}-{method}"),
+      out_dir / "checkpoints" / "table5" / row.key,
       lambda method: _tag(protocol, row, method),
       progress=progress, checkpoint_every_s=checkpoint_every_s, log=log,
       merged=merged, devices=devices)
 
 
 def cells_for(row: RowLike, results: dict[str, training.GridResult]
-              ) -> tuple[list[_report.Cell], dict]:
+              ) -> tuple[list[_cells.Cell], dict]:
   """The Table 5 cells of one row, and per column its selected point."""
   row = paper.table5_row(row)
   factor = row.unit_factor
   baseline = row.problem.biases_baseline().mean_predictor_error * factor
-  cells = [_report.Cell(
+  cells = [_cells.Cell(
       "5", row.key, "biases",
       training.SeedStats(baseline, 0.0, baseline, baseline, 1, 0),
-      _report.paper_value("5", row.key, "biases"), row.unit,
+      _cells.paper_value("5", row.key, "biases"), row.unit,
       note="constant predictor of our generator (analytic)")]
-  run_cells, selected = _report.momentum_columns(results, "5", row.key,
+  run_cells, selected = _cells.momentum_columns(results, "5", row.key,
                                                  "mu0", factor)
   cells += run_cells
   order = ["biases"] + sorted(
@@ -179,8 +180,8 @@ def plot_problem(path: Path, row: RowLike,
                  ) -> Optional[Path]:
   """Learning curves: zero-one error vs updates, one panel per μ0."""
   row = paper.table5_row(row)
-  return _report.plot_curves(
-      path, _report.momentum_panels(results, selected, "μ0",
+  return _plots.plot_curves(
+      path, _plots.momentum_panels(results, selected, "μ0",
                                     "SGD after warm-up", row.unit_factor),
       f"zero-one error ({row.unit})",
       f"Table 5, {row.label}: mean and min-max over seeds")
@@ -276,7 +277,7 @@ def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
     problem_cells, selected = cells_for(name, results)
     cells += problem_cells
     for method, result in results.items():
-      runs.append(_report.result_json(result, problem=paper.TABLE5[name].label,
+      runs.append(_writers.result_json(result, problem=paper.TABLE5[name].label,
                                       method=method))
     figure = plot_problem(out_dir / f"table5_{name}_curves.png", name,
                           results, selected)
@@ -291,9 +292,9 @@ def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
       "selection: per column the learning rate with the lowest final "
       "training loss (mean over seeds, fresh sequences); NAG evaluated at θ.",
   ]
-  cells = _report.with_paper_cells(cells, "5")
+  cells = _cells.with_paper_cells(cells, "5")
   title = "Table 5: RNN zero-one errors (ours / paper)"
-  table, paths = _report.write_outputs(out_dir, "table5", title, cells,
+  table, paths = _writers.write_outputs(out_dir, "table5", title, cells,
                                        protocol, notes, runs)
   return table, paths + figures
 

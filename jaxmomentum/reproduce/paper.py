@@ -80,7 +80,7 @@ def table4_rnn_init(input_scale: chex.Numeric = TABLE4_INPUT_SCALE_ADD_MUL,
                     spectral_radius: chex.Numeric = 1.1,
                     num_connections: int = 15,
                     output_scale: chex.Numeric = 0.1) -> RNNInit:
-  r"""The RNN initialization of Table 4, as a :class:`~jaxmomentum.models.RNNInit`.
+  r"""Table 4's RNN initialization, a :class:`~jaxmomentum.models.RNNInit`.
 
   =================  ==========  ===========================================
   connection         sparsity    value
