@@ -48,7 +48,8 @@ import optax
 import jaxmomentum
 from jaxmomentum import curvature
 from jaxmomentum import problems
-from jaxmomentum.models import AutoencoderArchitecture, CURVES, DeepAutoencoder
+from jaxmomentum.models import AutoencoderArchitecture, DeepAutoencoder
+from jaxmomentum.reproduce.paper import CURVES
 
 SMALL = AutoencoderArchitecture("small", (784, 200, 50, 6), "logistic")
 
@@ -114,15 +115,15 @@ def main():
   def outputs_fn(params, x):
     return model.apply(params, x, logits=True)
 
-  loss = curvature.sigmoid_cross_entropy()
+  problem = problems.reconstruction(arch.output)
+  loss = problem.matching_loss()
 
   def loss_fn(params, x):
     return loss(outputs_fn(params, x), x)
 
   @jax.jit
   def error(params):
-    recon = jax.nn.sigmoid(outputs_fn(params, data))
-    return jnp.mean(jnp.sum((recon - data) ** 2, -1))
+    return problem.error(outputs_fn(params, data), data)
 
   # -- 1. one G v against one gradient, same batch ----------------------------
   x = data[:chunk]

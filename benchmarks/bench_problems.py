@@ -18,7 +18,7 @@ marginal cost ``(fused - step) / step``.
 Run (from the repository root):
 
     .venv/bin/python benchmarks/bench_problems.py
-    .venv/bin/python benchmarks/bench_problems.py --problem "mem-5 T=200"
+    .venv/bin/python benchmarks/bench_problems.py --problem mem5
 """
 
 from __future__ import annotations
@@ -32,19 +32,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmomentum import _machine
-from jaxmomentum import problems
+from jaxmomentum.reproduce import paper
 
 
 def rnn_step_fn(problem, hidden: int, learning_rate: float = 1e-4,
-                momentum: float = 0.9):
+                momentum: float = 0.9, input_scale: float = 0.001):
   """``(params, velocity, batch) -> (params, velocity, loss)`` and an init."""
 
   def init(seed):
     # numpy, not jax.random: nothing to compile for the setup.
     rng = np.random.default_rng(seed)
     params = {
-        "w_ih": problem.input_scale * rng.normal(size=(problem.in_dim,
-                                                       hidden)),
+        "w_ih": input_scale * rng.normal(size=(problem.in_dim, hidden)),
         "w_hh": 1.1 / np.sqrt(hidden) * rng.normal(size=(hidden, hidden)),
         "b_h": np.zeros(hidden),
         "w_ho": 0.1 * rng.normal(size=(hidden, problem.out_dim)),
@@ -75,9 +74,10 @@ def rnn_step_fn(problem, hidden: int, learning_rate: float = 1e-4,
   return init, step
 
 
-def make_loops(problem, batch_size: int, hidden: int, iters: int):
+def make_loops(problem, batch_size: int, hidden: int, iters: int,
+               input_scale: float = 0.001):
   """Three jitted functions, each running ``iters`` iterations in a scan."""
-  init, step = rnn_step_fn(problem, hidden)
+  init, step = rnn_step_fn(problem, hidden, input_scale=input_scale)
   # Setup under jit: eager dispatch would compile every op separately.
   params, velocity = init(1)
   fixed = jax.jit(problem.sample, static_argnums=1)(jax.random.key(2),
@@ -113,12 +113,12 @@ def make_loops(problem, batch_size: int, hidden: int, iters: int):
   }
 
 
-def measure(problem_name: str = "add T=80", batch_size: int = 100,
+def measure(problem_name: str = "add", batch_size: int = 100,
             hidden: int = 100, iters: int = 20, repeats: int = 5,
             which: tuple[str, ...] = ("sample", "step", "fused")) -> dict:
   """Median seconds per iteration of each loop, timed in interleaved rounds."""
-  problem = problems.TABLE5_PROBLEMS[problem_name]
-  loops = make_loops(problem, batch_size, hidden, iters)
+  row = paper.TABLE5[problem_name]
+  loops = make_loops(row.problem, batch_size, hidden, iters, row.input_scale)
   loops = {name: loops[name] for name in which}
   for loop in loops.values():  # compile and warm up
     jax.block_until_ready(loop())
@@ -133,8 +133,7 @@ def measure(problem_name: str = "add T=80", batch_size: int = 100,
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--problem", default="add T=80",
-                      choices=list(problems.TABLE5_PROBLEMS))
+  parser.add_argument("--problem", default="add", choices=list(paper.TABLE5))
   parser.add_argument("--batch", type=int, default=100)
   parser.add_argument("--hidden", type=int, default=100)
   parser.add_argument("--iters", type=int, default=20)

@@ -138,9 +138,11 @@ def _package_task():
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from jaxmomentum import models  # pylint: disable=g-import-not-at-top
   from jaxmomentum import problems  # pylint: disable=g-import-not-at-top
+  from jaxmomentum.reproduce import paper  # pylint: disable=g-import-not-at-top
 
   problem = problems.addition(LENGTH)
-  model = models.RNN(output_size=1, hidden_size=HIDDEN)
+  model = models.RNN(output_size=1, hidden_size=HIDDEN,
+                     init_recipe=paper.table4_rnn_init())
   dummy = jnp.zeros((1, problem.max_length, 2))
 
   def init(key):

@@ -169,9 +169,8 @@ def design_runs(sizes: Sizes) -> int:
 
 
 def problem_of(short_name: str):
-  from jaxmomentum import problems as problems_lib  # pylint: disable=import-outside-toplevel
-  from jaxmomentum.reproduce._protocols import RNN_PROBLEMS  # pylint: disable=import-outside-toplevel
-  return problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[short_name]]
+  from jaxmomentum.reproduce import paper  # pylint: disable=import-outside-toplevel
+  return paper.TABLE5[short_name].problem
 
 
 def flops_per_update(problem, sizes: Sizes) -> float:
@@ -181,52 +180,52 @@ def flops_per_update(problem, sizes: Sizes) -> float:
       h + problem.in_dim + problem.out_dim)
 
 
-def _grid(momentum: str, protocol, num_runs=None):
+def _grid(method: str, protocol, num_runs=None):
   """(grid, seeds): ``num_runs`` runs cycling through the merged Table 5
-  points (seed 0), or a momentum type's own grid x the protocol's seeds."""
+  points (seed 0), or a method's own grid x the protocol's seeds."""
   from jaxmomentum import training  # pylint: disable=import-outside-toplevel
-  from jaxmomentum.reproduce import _momentum_types  # pylint: disable=import-outside-toplevel
+  from jaxmomentum.reproduce import _methods  # pylint: disable=import-outside-toplevel
   lrs = list(protocol.learning_rates)
-  if momentum == _momentum_types.MERGED:
-    grid = _momentum_types.merged_grid("mu0", protocol.mu0s, lrs)
+  if method == _methods.MERGED:
+    grid = _methods.merged_grid("mu0", protocol.mu0s, lrs)
     if num_runs is None:
       return grid, protocol.seeds
     return training.Grid.points(
         [grid.point(i % grid.size) for i in range(num_runs)]), [0]
-  mus = _momentum_types.columns(protocol.mu0s)[momentum]
+  mus = _methods.columns(protocol.mu0s)[method]
   return training.Grid.product(mu0=mus, learning_rate=lrs), protocol.seeds
 
 
 _TRAINERS: dict = {}
 
 
-def trainer_for(short_name: str, sizes: Sizes, momentum: str, unroll: int):
+def trainer_for(short_name: str, sizes: Sizes, method: str, unroll: int):
   """The Table 5 trainer, one per design (it keeps its compiled programs)."""
   from jaxmomentum.reproduce import _rnn_tables  # pylint: disable=import-outside-toplevel
-  key = (short_name, sizes, momentum, unroll)
+  key = (short_name, sizes, method, unroll)
   if key not in _TRAINERS:
     _TRAINERS[key] = _rnn_tables.make_rnn_trainer(
-        problem_of(short_name), protocol_for(sizes, unroll), momentum)
+        short_name, protocol_for(sizes, unroll), method)
   return _TRAINERS[key]
 
 
-def time_program(short_name: str, sizes: Sizes, *, momentum: str = "nag+cm",
+def time_program(short_name: str, sizes: Sizes, *, method: str = "nag+cm",
                  num_runs=None, unroll: int = 1) -> dict:
   """Three chunks of the real Table 5 program on one device: the rate.
 
   ``num_runs``: that many runs cycling through the problem's merged grid
-  points (seed 0); ``None``: the grid of ``momentum`` x the protocol's seeds.
+  points (seed 0); ``None``: the grid of ``method`` x the protocol's seeds.
   """
   import jax  # pylint: disable=import-outside-toplevel
   from jaxmomentum import training  # pylint: disable=import-outside-toplevel
   protocol = protocol_for(sizes, unroll)
-  trainer = trainer_for(short_name, sizes, momentum, unroll)
-  grid, seeds = _grid(momentum, protocol, num_runs)
+  trainer = trainer_for(short_name, sizes, method, unroll)
+  grid, seeds = _grid(method, protocol, num_runs)
   result = training.run_grid(trainer, grid, seeds, progress=False,
                              devices=jax.devices()[:1])
   runs = result.metrics["loss"].shape[0] * result.metrics["loss"].shape[1]
   chunk_s = min(result.chunk_s[1:])
-  return {"problem": short_name, "momentum": momentum, "runs": runs,
+  return {"problem": short_name, "method": method, "runs": runs,
           "unroll": unroll, "steps": sizes.steps, "chunk_s": chunk_s,
           "compile_s": result.chunk_s[0] - chunk_s,
           "run_updates_per_s": runs * sizes.steps / chunk_s,
@@ -244,8 +243,7 @@ def check_numerics(short_name: str, sizes: Sizes) -> dict:
   protocol = protocol_for(sizes)
   # The pieces make_rnn_trainer builds its trainer from: what the program
   # computes.
-  init_fn, sample_fn, loss_fn, _ = _rnn_tables.rnn_task(
-      problem_of(short_name), protocol)
+  init_fn, sample_fn, loss_fn, _ = _rnn_tables.rnn_task(short_name, protocol)
   try:
     cpu = jax.devices("cpu")[0]
   except RuntimeError as err:  # e.g. JAX_PLATFORMS=cuda
@@ -404,12 +402,12 @@ def run(sizes: Sizes, log=print) -> dict:
   for name in sizes.problems:
     u = best_unroll[name]["unroll"]
     merged = best_unroll[name]
-    parts = [time_program(name, sizes, momentum=m, unroll=u)
+    parts = [time_program(name, sizes, method=m, unroll=u)
              for m in ("nag", "cm")]
     separate_s = sum(p["s_per_update"] for p in parts)
     runs = sum(p["runs"] for p in parts)
     for p in parts:
-      log(_row(p, f"{p['momentum']} alone, unroll {u}"))
+      log(_row(p, f"{p['method']} alone, unroll {u}"))
     log(_row(merged, f"merged, unroll {u}"))
     speedup = separate_s / (merged["s_per_update"] * runs / merged["runs"])
     log(f"  {name:6s} merged / separate: {speedup:.2f}x faster per update "

@@ -58,14 +58,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import jaxmomentum as jm  # noqa: E402
-from jaxmomentum import problems  # noqa: E402
 from jaxmomentum.reproduce import _protocols  # noqa: E402
 from jaxmomentum.reproduce import _rnn_tables  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = {"input_kernel": "W_ih", "recurrent_kernel": "W_hh",
          "hidden_bias": "b_h", "output_kernel": "W_ho", "output_bias": "b_o"}
-OURS = {"add": "add T=80", "mem20": "mem-20 T=80", "mem5": "mem-5 T=200"}
+# Table 5's rows both stacks have (keys of jaxmomentum.reproduce.paper.TABLE5).
+PROBLEMS = ("add", "mem20", "mem5")
 
 
 def load_reference():
@@ -87,12 +87,11 @@ def to_reference_params(params, dtype):
 
 def run_ours(args, ref, trace_batch, ref_problem, log=print):
   """Our trainer, one ``run_chunk`` per evaluation period."""
-  problem = problems.TABLE5_PROBLEMS[OURS[args.problem]]
   protocol = _protocols.PROTOCOLS["paper"][0].replace(
       num_steps=args.steps, batch_size=args.batch, warmup_steps=args.warmup,
       eval_every=args.every, eval_batch_size=args.eval_batch,
       num_eval_batches=1, hidden_size=args.hidden)
-  trainer = _rnn_tables.make_rnn_trainer(problem, protocol, args.method)
+  trainer = _rnn_tables.make_rnn_trainer(args.problem, protocol, args.method)
   if trainer.config.evals_per_chunk != 1:
     raise SystemExit("use --every >= steps / 50 (one evaluation per chunk)")
   hparams = {"learning_rate": jnp.float32(args.lr),
@@ -187,7 +186,7 @@ def plot(path, result):
 
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  ap.add_argument("--problem", default="add", choices=sorted(OURS))
+  ap.add_argument("--problem", default="add", choices=sorted(PROBLEMS))
   ap.add_argument("--steps", type=int, default=300)
   ap.add_argument("--lr", type=float, default=1e-5)
   ap.add_argument("--mu0", type=float, default=0.995)

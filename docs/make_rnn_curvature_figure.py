@@ -30,9 +30,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from jaxmomentum import curvature  # noqa: E402
-from jaxmomentum import initializers  # noqa: E402
 from jaxmomentum import problems  # noqa: E402
 from jaxmomentum.models import RNN  # noqa: E402
+from jaxmomentum.reproduce import paper  # noqa: E402
 
 LEARNING_RATES = (1e-3, 1e-5, 1e-6)  # Table 5's grid is 1e-3 ... 1e-6
 PLOTTED_LEARNING_RATE = 1e-6
@@ -58,8 +58,8 @@ def plain_outputs(params, inputs):
 def main():
   problem = problems.addition(80)
   model = RNN(output_size=problem.out_dim,
-              init_recipe=initializers.table4_rnn_init(problem.input_scale,
-                                                       output_bias=0.0))
+              init_recipe=paper.table4_rnn_init(
+                  paper.TABLE4_INPUT_SCALE_ADD_MUL, output_bias=0.0))
   batch = problem.centered(problem.sample(jax.random.key(1), 100))
   params = model.init(jax.random.key(0), batch.inputs[:1])
   gap = float(jnp.max(jnp.abs(plain_outputs(params, batch.inputs)

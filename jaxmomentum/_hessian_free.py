@@ -1,8 +1,7 @@
 """Hessian-free optimization (Martens 2010) as an optax transformation.
 
-The constants below are Martens' (2010) code release (``nnet_train_2.m``,
-``conjgrad_1.m``) unless said otherwise; structural damping is Martens &
-Sutskever (2011).
+The stages of a step and Martens' constants are in
+:mod:`jaxmomentum._hf_steps`; here they are put together.
 """
 
 from __future__ import annotations
@@ -11,40 +10,28 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import chex
 import jax
-from jax import lax
 import jax.numpy as jnp
 import optax
 
+from jaxmomentum import _hf_steps
+from jaxmomentum._hf_steps import CG_DECAY
+from jaxmomentum._hf_steps import CG_MAX_ITERS
+from jaxmomentum._hf_steps import CG_MIN_ITERS
+from jaxmomentum._hf_steps import CG_TOLERANCE
+from jaxmomentum._hf_steps import DAMPING_DECREASE
+from jaxmomentum._hf_steps import DAMPING_INCREASE
+from jaxmomentum._hf_steps import INITIAL_DAMPING
+from jaxmomentum._hf_steps import levenberg_marquardt
+from jaxmomentum._hf_steps import LINESEARCH_C
+from jaxmomentum._hf_steps import LINESEARCH_SHRINK
+from jaxmomentum._hf_steps import LINESEARCH_STEPS
+from jaxmomentum._hf_steps import PRECONDITIONER_EXPONENT
 from jaxmomentum._validation import check_int, check_range
 from jaxmomentum.curvature import _cg
 from jaxmomentum.curvature import _products
 
 Params = Any
 Batch = Any
-
-# nnet_demo_2.m: initlambda = 45 (for a loss summed per case, averaged over
-# cases).
-INITIAL_DAMPING = 45.0
-# nnet_train_2.m: maxiters = 250, miniters = 1.
-CG_MAX_ITERS = 250
-CG_MIN_ITERS = 1
-# conjgrad_1.m: tolerance = 5e-4.
-CG_TOLERANCE = 5e-4
-# nnet_train_2.m: decay = 0.95 (ch = decay * ch before each CG run).
-CG_DECAY = 0.95
-# nnet_train_2.m: boost = 3/2, drop = 2/3, at rho < 1/4 and rho > 3/4.
-DAMPING_INCREASE = 1.5
-DAMPING_DECREASE = 2.0 / 3.0
-RHO_LOW = 0.25
-RHO_HIGH = 0.75
-# nnet_train_2.m line search: c = 1e-2, rate *= 0.8, at most 60 tries.
-LINESEARCH_C = 1e-2
-LINESEARCH_SHRINK = 0.8
-LINESEARCH_STEPS = 60
-# nnet_train_2.m: precon = (grad2 + lambda + weightcost)^(3/4).
-PRECONDITIONER_EXPONENT = 0.75
-# Martens & Sutskever (2011): structural damping mu = 0.03 (for RNNs).
-STRUCTURAL_DAMPING_RNN = 0.03
 
 
 class HessianFreeInfo(NamedTuple):
@@ -86,23 +73,6 @@ def _float(value, dtype=None):
 def _first(out):
   """z from ``outputs_fn``'s z or (z, hidden pre-activations)."""
   return out[0] if isinstance(out, tuple) else out
-
-
-def _largest_divisor_at_most(n: int, limit: int) -> int:
-  for d in range(min(n, limit), 0, -1):
-    if n % d == 0:
-      return d
-  return 1
-
-
-def levenberg_marquardt(damping, rho, increase=DAMPING_INCREASE,
-                        decrease=DAMPING_DECREASE, bounds=None):
-  """λ × ``increase`` if ρ < ¼ or NaN, λ × ``decrease`` if ρ > ¾, clipped."""
-  new = jnp.where((rho < RHO_LOW) | jnp.isnan(rho), damping * increase,
-                  jnp.where(rho > RHO_HIGH, damping * decrease, damping))
-  if bounds is not None:
-    new = jnp.clip(new, bounds[0], bounds[1])
-  return new.astype(jnp.result_type(damping))
 
 
 def hessian_free(
@@ -304,8 +274,11 @@ def hessian_free(
     if not isinstance(flag, bool):
       raise TypeError(f"{name} must be True or False, got {flag!r}")
 
+  def unregularized_loss(params, batch):
+    return loss_fn(_first(outputs_fn(params, batch)), batch)
+
   def objective(params, batch):
-    loss = loss_fn(_first(outputs_fn(params, batch)), batch)
+    loss = unregularized_loss(params, batch)
     if isinstance(l2_reg, (int, float)) and l2_reg == 0:
       return loss
     return loss + 0.5 * l2_reg * optax.tree.norm(params, squared=True)
@@ -324,26 +297,6 @@ def hessian_free(
             chosen_iter=jnp.zeros([], jnp.int32),
             linesearch_steps=jnp.zeros([], jnp.int32),
             step_size=jnp.zeros([], dtype), loss=jnp.zeros([], dtype)))
-
-  def mean_squared_example_grads(params, batch):
-    """(1/N) Σ_n (∇ L_n)², L_n the loss of example n alone."""
-    n = jax.tree.leaves(batch)[0].shape[0]
-    chunk = _largest_divisor_at_most(n, preconditioner_chunk)
-    chunks = jax.tree.map(
-        lambda l: l.reshape((n // chunk, chunk) + l.shape[1:]), batch)
-
-    def example_grad(example):
-      one = jax.tree.map(lambda l: l[None], example)
-      return jax.grad(
-          lambda p: loss_fn(_first(outputs_fn(p, one)), one))(params)
-
-    def add_chunk(total, chunk_batch):
-      grads = jax.vmap(example_grad)(chunk_batch)
-      return jax.tree.map(lambda t, g: t + jnp.sum(jnp.square(g), axis=0),
-                          total, grads), None
-
-    total, _ = lax.scan(add_chunk, optax.tree.zeros_like(params), chunks)
-    return optax.tree.scale(1.0 / n, total)
 
   def update_fn(grads, state, params=None, *, batch=None,
                 curvature_batch=None, **extra_args):
@@ -371,7 +324,8 @@ def hessian_free(
 
     precond = None
     if preconditioner:
-      sq = mean_squared_example_grads(params, batch)
+      sq = _hf_steps.mean_squared_example_grads(
+          unregularized_loss, params, batch, preconditioner_chunk)
       precond = jax.tree.map(
           lambda s: jnp.power(s + damping + l2_reg, preconditioner_exponent
                               ).astype(s.dtype), sq)
@@ -389,22 +343,9 @@ def hessian_free(
     last = cg.num_saved - 1
     loss_last = step_objective(params, saved(last), 1.0, batch).astype(dtype)
 
-    # Backtracking (nnet_train_2.m): from the last saved iterate, step back
-    # while the objective does not get worse.
-    def bt_cond(c):
-      j, _, done = c
-      return (~done) & (j > 0)
-
-    def bt_body(c):
-      j, loss_j, _ = c
-      loss_prev = step_objective(params, saved(j - 1), 1.0, batch
-                                 ).astype(dtype)
-      worse = loss_j < loss_prev
-      return (jnp.where(worse, j, j - 1), jnp.where(worse, loss_j, loss_prev),
-              worse)
-
-    chosen, loss_chosen, _ = lax.while_loop(
-        bt_cond, bt_body, (last, loss_last, jnp.zeros([], bool)))
+    chosen, loss_chosen = _hf_steps.backtrack(
+        lambda j: step_objective(params, saved(j), 1.0, batch).astype(dtype),
+        last, loss_last)
     step = saved(chosen)
 
     # ρ on the curvature batch, with the damping (and structural damping)
@@ -417,33 +358,17 @@ def hessian_free(
     gp = optax.tree.vdot(grads, step).astype(dtype)
     pgp = optax.tree.vdot(step, gauss_newton.matvec(step, 0.0)).astype(dtype)
     pgp = pgp + l2_reg * optax.tree.norm(step, squared=True).astype(dtype)
-    rho = (closs_step - closs0) / (gp + 0.5 * pgp)
-    rho = jnp.where(closs_step > closs0, -jnp.inf, rho)
+    rho = _hf_steps.reduction_ratio(closs_step, closs0, gp, pgp)
     new_damping = levenberg_marquardt(damping, rho, damping_increase,
                                       damping_decrease, damping_bounds)
 
-    # Armijo line search: rates shrink**k for k < linesearch_steps; the
-    # full step's objective is already known from backtracking.
-    def armijo(loss, rate):
-      return loss <= loss0 + linesearch_c * rate * gp
-
+    # Armijo line search: the full step's objective is already known from
+    # backtracking.
     if linesearch:
-      def ls_cond(c):
-        k, _, ok = c
-        return (~ok) & (k < linesearch_steps - 1)
-
-      def ls_body(c):
-        k, rate, _ = c
-        rate = rate * linesearch_shrink
-        loss = step_objective(params, step, rate, batch).astype(dtype)
-        return k + 1, rate, armijo(loss, rate)
-
-      tries, rate, accepted = lax.while_loop(
-          ls_cond, ls_body,
-          (jnp.zeros([], jnp.int32), jnp.ones([], dtype),
-           armijo(loss_chosen, 1.0)))
-      rate = jnp.where(accepted, rate, 0.0)
-      ls_steps = tries + 1
+      rate, ls_steps = _hf_steps.armijo_search(
+          lambda rate: step_objective(params, step, rate, batch), loss0,
+          loss_chosen, gp, steps=linesearch_steps, shrink=linesearch_shrink,
+          c=linesearch_c, dtype=dtype)
     else:
       rate, ls_steps = jnp.ones([], dtype), jnp.zeros([], jnp.int32)
 

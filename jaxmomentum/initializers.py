@@ -1,4 +1,4 @@
-r"""Sparse, echo-state and paper-recipe initializers for JAX and Flax.
+r"""Sparse and echo-state initializers for JAX and Flax.
 
 Every initializer here is a *builder*: ``sparse(...)`` returns a function
 ``init(key, shape, dtype=None) -> jax.Array``, so it can be passed as
@@ -19,8 +19,6 @@ What this module adds (no JAX or Flax library ships these):
 * :func:`echo_state`: a sparse square matrix rescaled to a given spectral
   radius (Section 4.1), computed by :func:`estimate_spectral_radius`, which
   uses only matrix products (works under ``jit`` on CPU, GPU and TPU).
-* :func:`table4_rnn_init`: the RNN initialization of Table 4 as an
-  :class:`RNNInit` recipe.
 
 Dense Gaussian, Glorot/Xavier, He/Kaiming, LeCun and orthogonal
 initializations are ``jax.nn.initializers.normal``, ``glorot_normal``,
@@ -39,23 +37,20 @@ import chex
 import jax
 from jax import lax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxmomentum._validation import check_int, check_range, check_scalar
+from jaxmomentum import _moved
+from jaxmomentum._spectral import estimate_spectral_radius
+from jaxmomentum._validation import check_int, check_scalar
 
 __all__ = [
     "Initializer",
     "LayerInit",
-    "RNNInit",
-    "TABLE4_INPUT_SCALE_ADD_MUL",
-    "TABLE4_INPUT_SCALE_MEMORIZATION",
     "TANH_BIAS",
     "TANH_WEIGHT_SCALE",
     "echo_state",
     "estimate_spectral_radius",
     "sparse",
     "sparse_layer",
-    "table4_rnn_init",
 ]
 
 # Section 3.1: "When using tanh units, we transform the weights to simulate
@@ -63,9 +58,13 @@ __all__ = [
 TANH_WEIGHT_SCALE = 0.25
 TANH_BIAS = 0.5
 
-# Table 4: the in-to-hid scale is problem dependent.
-TABLE4_INPUT_SCALE_ADD_MUL = 0.001
-TABLE4_INPUT_SCALE_MEMORIZATION = 0.1
+# The RNN's Table 4 recipe moved to jaxmomentum.reproduce.paper (and its
+# RNNInit to jaxmomentum.models); the old names still resolve, with a warning.
+__getattr__ = _moved.forwarder(__name__, {
+    "RNNInit": ("jaxmomentum.models", "RNNInit", None),
+    **{name: ("jaxmomentum.reproduce.paper", name, None) for name in (
+        "table4_rnn_init", "TABLE4_INPUT_SCALE_ADD_MUL",
+        "TABLE4_INPUT_SCALE_MEMORIZATION")}})
 
 
 class Initializer(Protocol):
@@ -285,131 +284,6 @@ def sparse_layer(num_connections: int = 15, scale: chex.Numeric = 1.0, *,
       f"activation must be 'logistic' or 'tanh', got {activation!r}")
 
 
-def estimate_spectral_radius(matrix: jax.Array, num_squarings: int = 24
-                             ) -> jax.Array:
-  r"""The spectral radius :math:`\max_i |\lambda_i(W)|` by repeated squaring.
-
-  Uses Gelfand's formula :math:`\rho(W) = \lim_k \|W^k\|^{1/k}` with
-  :math:`k = 2^m`, squaring a Frobenius-normalised copy and accumulating the
-  logarithms of the norms:
-
-  .. math::
-
-    B_0 = W/\|W\|_F,\quad B_{j+1} = \frac{B_j^2}{\|B_j^2\|_F},\quad
-    \log\rho \approx \log\|W\|_F + \sum_{j=0}^{m-1} 2^{-(j+1)} \log\|B_j^2\|_F
-    = \tfrac{1}{2^m}\log\|W^{2^m}\|_F .
-
-  Unlike power iteration this converges when the dominant eigenvalues are a
-  complex pair or several eigenvalues share the top modulus (common for
-  sparse nonsymmetric random matrices), and for defective matrices. The
-  truncation error is :math:`\log(\|W^k\|_F/\rho^k)/k` with
-  :math:`k = 2^{m}`: below 1e-6 for ``num_squarings=24`` unless the
-  eigenvectors are extraordinarily ill-conditioned. Rounding errors made at
-  squaring :math:`j` are damped by :math:`2^{-j}`; measured in float32
-  against ``numpy.linalg.eigvals`` in float64, the relative error is
-  :math:`\le 4\times10^{-7}` for random sparse matrices of size 10 to 1000.
-
-  If a power vanishes (:math:`B_j^2 = 0` exactly) before :math:`2^j \ge n`,
-  the matrix is nilpotent (Cayley-Hamilton: then :math:`W^n = 0`) and the
-  radius is 0. A power that vanishes later can only be underflow (for a
-  Jordan block the diagonal of :math:`B_j` shrinks like :math:`k^{1-p}`); the
-  estimate reached so far is returned (error about :math:`p\,j/2^j`, e.g.
-  3e-5 for a Jordan block of size 4 in float32).
-
-  Only matrix products (at ``Precision.HIGHEST``, so no TF32/bf16 passes on
-  GPU/TPU) and norms: it works under ``jit`` on every backend, unlike
-  ``jnp.linalg.eigvals`` (CPU only). Cost: ``num_squarings`` products of
-  ``n x n`` matrices.
-
-  Args:
-    matrix: ``[..., n, n]``; leading axes are independent matrices. Computed
-      in float32 (float64 if ``matrix`` is float64).
-    num_squarings: :math:`m \ge 1`.
-
-  Returns:
-    ``[...]`` the spectral radii.
-
-  Example:
-    >>> import jax.numpy as jnp
-    >>> from jaxmomentum import initializers
-    >>> rot = jnp.array([[0.0, -2.0], [2.0, 0.0]])  # eigenvalues ±2i
-    >>> round(initializers.estimate_spectral_radius(rot).item(), 5)
-    2.0
-
-  Reference:
-    I. Gelfand, *Normierte Ringe*, Mat. Sbornik 9 (1941) (the formula).
-  """
-  num_squarings = check_int("num_squarings", num_squarings, 1)
-  if not isinstance(matrix, jax.Array) and np.asarray(
-      matrix).dtype.kind not in "biufc":
-    raise TypeError(f"matrix must be a numeric array, got {matrix!r}")
-  matrix = jnp.asarray(matrix)
-  if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2]:
-    raise ValueError(
-        f"matrix must be square [..., n, n], got shape {matrix.shape}")
-  if not jnp.issubdtype(matrix.dtype, jnp.number):
-    raise TypeError(f"matrix must be a numeric array, got dtype "
-                    f"{matrix.dtype}")
-  if not isinstance(matrix, jax.core.Tracer) and not bool(
-      jnp.all(jnp.isfinite(matrix))):
-    raise ValueError("matrix holds NaN or inf; its spectral radius is "
-                     "undefined")
-  if jnp.issubdtype(matrix.dtype, jnp.complexfloating):
-    dtype = matrix.dtype  # complex64 or complex128, kept
-  else:
-    dtype = jnp.float64 if matrix.dtype == jnp.float64 else jnp.float32
-  return _spectral_radius(matrix.astype(dtype), num_squarings)
-
-
-@functools.partial(jax.jit, static_argnums=1)
-def _spectral_radius(w: jax.Array, num_squarings: int) -> jax.Array:
-  n = w.shape[-1]
-  real = jnp.finfo(w.dtype).dtype  # float32 for complex64
-
-  def normalise(b):
-    """``b / ||b||_F`` and ``log ||b||_F`` (-inf for zero), computed after
-    dividing by ``max |b|`` so huge or tiny entries neither overflow nor
-    underflow in the squares."""
-    mag = jnp.abs(b)
-    top = jnp.max(mag, axis=(-2, -1))
-    zero = top == 0
-    top = jnp.where(zero, 1, top)
-    rel = jnp.sqrt(jnp.sum(jnp.square(mag / top[..., None, None]),
-                           axis=(-2, -1)))          # in [1, n] unless zero
-    rel = jnp.where(zero, 1, rel)
-    return b / (top * rel)[..., None, None].astype(b.dtype), top, rel, zero
-
-  # rho = max|W| * exp(log_rho): the scale of W is kept out of the sum of
-  # logarithms, whose float32 rounding exp() would otherwise amplify.
-  b, scale, rel, done = normalise(w)
-  log_rho = jnp.where(done, -jnp.inf, jnp.log(rel))  # -inf: a zero matrix
-
-  def square(j, carry):
-    b, log_rho, done = carry
-    b_new, top, rel, vanished = normalise(
-        jnp.matmul(b, b, precision=lax.Precision.HIGHEST))
-    log_norm = jnp.log(top) + jnp.log(rel)
-    # W^(2^(j+1)) == 0. A nilpotent matrix has W^n = 0 (Cayley-Hamilton), so
-    # powers that vanish before 2^j >= n mean radius 0; vanishing later is
-    # underflow (defective matrices: the squares of the diagonal of B_j
-    # underflow): then the estimate so far is kept.
-    # jnp.asarray: j is a Python int when jit is disabled (jax.disable_jit).
-    j = jnp.asarray(j, real)
-    nilpotent = vanished & (jnp.exp2(j) < n)
-    weight = jnp.exp2(-(j + 1))
-    update = ~done & ~vanished
-    log_rho = jnp.where(update, log_rho + weight * jnp.where(
-        vanished, 0, log_norm), log_rho)
-    log_rho = jnp.where(~done & nilpotent, -jnp.inf, log_rho)
-    done = done | vanished
-    b = jnp.where(update[..., None, None], b_new, b)
-    return b, log_rho, done
-
-  _, log_rho, _ = lax.fori_loop(0, num_squarings, square,
-                                (b, log_rho, done))
-  return scale * jnp.exp(log_rho)
-
-
 def echo_state(spectral_radius: chex.Numeric = 1.1, num_connections: int = 15,
                *, num_squarings: int = 24) -> Initializer:
   r"""A sparse recurrent matrix rescaled to a given spectral radius.
@@ -479,87 +353,3 @@ def echo_state(spectral_radius: chex.Numeric = 1.1, num_connections: int = 15,
     return (w * factor[..., None, None]).astype(dtype)
 
   return init
-
-
-@dataclasses.dataclass(frozen=True)
-class RNNInit:
-  """Initializers for the parameters of a simple tanh RNN.
-
-  For :math:`h_t = \\tanh(x_t W_{ih} + h_{t-1} W_{hh} + b_h)`,
-  :math:`o_t = h_t W_{ho} + b_o` (Flax layout, kernels ``(fan_in, fan_out)``).
-  See :func:`table4_rnn_init` for the paper's values.
-
-  Attributes:
-    input_kernel: :math:`W_{ih}`, shape ``(in_dim, hidden)``.
-    recurrent_kernel: :math:`W_{hh}`, shape ``(hidden, hidden)``.
-    output_kernel: :math:`W_{ho}`, shape ``(hidden, out_dim)``.
-    hidden_bias: :math:`b_h`, shape ``(hidden,)``.
-    output_bias: :math:`b_o`, shape ``(out_dim,)``.
-    initial_state: :math:`h_0`, shape ``(hidden,)``, used only when the
-      initial state is learned.
-  """
-
-  input_kernel: Initializer
-  recurrent_kernel: Initializer
-  output_kernel: Initializer
-  hidden_bias: Initializer
-  output_bias: Initializer
-  initial_state: Initializer = jax.nn.initializers.zeros
-
-
-def table4_rnn_init(input_scale: chex.Numeric = TABLE4_INPUT_SCALE_ADD_MUL,
-                    output_bias: chex.Numeric = 0.0, *,
-                    spectral_radius: chex.Numeric = 1.1,
-                    num_connections: int = 15,
-                    output_scale: chex.Numeric = 0.1) -> RNNInit:
-  r"""The RNN initialization of Table 4 of Sutskever et al. (2013).
-
-  =================  ==========  ===========================================
-  connection         sparsity    value
-  =================  ==========  ===========================================
-  in-to-hid          dense       ``input_scale`` · N(0, 1): 0.001 for add/mul
-                                 (:data:`TABLE4_INPUT_SCALE_ADD_MUL`), 0.1
-                                 for memorization
-                                 (:data:`TABLE4_INPUT_SCALE_MEMORIZATION`)
-  hid-to-hid         15 fan-in   :func:`echo_state`, spectral radius 1.1
-  hid-to-out         dense       ``output_scale`` · N(0, 1), 0.1
-  hid-bias           dense       0
-  out-bias           dense       ``output_bias``: the average of the targets
-  initial state      --          0 (when learned; Table 4 does not list it)
-  =================  ==========  ===========================================
-
-  The output bias is given as a value (a float, or an array of shape
-  ``(out_dim,)``) computed from the problem's targets before init: 0 for
-  centered targets. For a softmax output, the literal "average of outputs"
-  is the mean one-hot target; ``log`` of it is the bias whose softmax equals
-  the class frequencies (the paper does not say which it used).
-
-  Args:
-    input_scale: std of the in-to-hid weights, ``>= 0``.
-    output_bias: the output bias value, finite.
-    spectral_radius: of the hid-to-hid matrix, ``> 0``.
-    num_connections: incoming recurrent weights per hidden unit, ``>= 1``.
-    output_scale: std of the hid-to-out weights, ``>= 0``.
-
-  Returns:
-    An :class:`RNNInit`.
-
-  Example:
-    >>> from jaxmomentum import initializers
-    >>> from jaxmomentum.models import RNN
-    >>> init = initializers.table4_rnn_init(
-    ...     initializers.TABLE4_INPUT_SCALE_MEMORIZATION)
-    >>> model = RNN(output_size=6, head="softmax", init_recipe=init)
-
-  Reference:
-    Sutskever et al. (2013), Table 4 and Section 4.1.
-  """
-  check_scalar("input_scale", input_scale, 0.0)
-  check_scalar("output_scale", output_scale, 0.0)
-  check_range("output_bias", output_bias)
-  return RNNInit(
-      input_kernel=jax.nn.initializers.normal(input_scale),
-      recurrent_kernel=echo_state(spectral_radius, num_connections),
-      output_kernel=jax.nn.initializers.normal(output_scale),
-      hidden_bias=jax.nn.initializers.zeros,
-      output_bias=jax.nn.initializers.constant(output_bias))

@@ -44,7 +44,7 @@ def test_smoke_run_covers_every_part(tmp_path):
   assert [r["runs"] for r in report["scaling"]] == [3]
   assert [r["unroll"] for r in report["unroll"]] == [1]
   merged = report["merged"][0]
-  assert [p["momentum"] for p in merged["separate"]] == ["nag", "cm"]
+  assert [p["method"] for p in merged["separate"]] == ["nag", "cm"]
   assert [p["runs"] for p in merged["separate"]] == [2, 1]
   assert merged["merged"]["runs"] == 3 and merged["speedup"] > 0
   (cmdbuf,) = report["cmdbuf"]

@@ -13,6 +13,8 @@ import pytest
 
 from jaxmomentum import problems as P
 from jaxmomentum.reproduce import _autoencoder_tables
+from jaxmomentum.reproduce import _cli_args
+from jaxmomentum.reproduce import _datasets
 from jaxmomentum.reproduce import _protocols
 from jaxmomentum.reproduce import cli
 
@@ -50,14 +52,14 @@ def test_row_is_labelled_fashion_mnist_and_skipped_without_data(
   monkeypatch.setattr(P, "FASHION_MNIST_DIR", str(tmp_path / "none"))
   monkeypatch.setattr(P._autoencoder_data, "FASHION_MNIST_DIR",  # pylint: disable=protected-access
                       str(tmp_path / "none"))
-  with pytest.raises(_autoencoder_tables.DataUnavailable,
+  with pytest.raises(_datasets.DataUnavailable,
                      match="^fashion: Fashion-MNIST"):
-    _autoencoder_tables.load_dataset(
+    _datasets.load_dataset(
         "fashion", None, synthetic_curves=False,
         protocol=_protocols.AUTOENCODER_QUICK)
   args = cli.build_parser().parse_args(
       ["reproduce", "table1", "--problems", "fashion"])
-  _, autoencoder, _, ae = cli._protocols(args)  # pylint: disable=protected-access
+  _, autoencoder, _, ae = _cli_args.protocols(args)  # pylint: disable=protected-access
   assert ae == ("fashion",) and autoencoder.problems == ("fashion",)
   # Not a paper row: the default protocols run the paper's three only.
   assert "fashion" not in _protocols.AUTOENCODER_QUICK.problems

@@ -2,7 +2,7 @@
 
 Exact fan-in, distinct and uniformly spread positions, N(0, scale²) values,
 spectral radius against ``numpy.linalg.eigvals`` (float64) under ``jit``, the
-Table 4 recipe, Flax linen and nnx use, and argument errors.
+Flax linen and nnx use, and argument errors.
 """
 
 import time
@@ -218,7 +218,7 @@ def test_echo_state_stacked(getkey):
 
 
 def test_echo_state_works_as_nnx_kernel_init():
-  # (100, 100) float32 as in test_table4_rnn_init_values: no new compile.
+  # (100, 100) float32 as in tests/test_reproduce_paper.py's Table 4 check.
   linear = nnx.Linear(100, 100, use_bias=False,
                       kernel_init=echo_state(1.1, 15), rngs=nnx.Rngs(2))
   w = np.asarray(linear.kernel[...])
@@ -291,27 +291,6 @@ def test_estimate_spectral_radius_sparse_k1(getkey):
     assert abs(float(estimate_spectral_radius(w)) / true_radius(w) - 1) < 1e-5
 
 
-# --------------------------------------------------------- Table 4 recipe
-
-def test_table4_rnn_init_values(getkey):
-  bias = jnp.array([0.3, -0.1])
-  recipe = initializers.table4_rnn_init(
-      initializers.TABLE4_INPUT_SCALE_MEMORIZATION, bias)
-  # Dense Gaussians, 10^4 draws: the std within 3% (se ≈ 0.7%).
-  w_ih = np.asarray(recipe.input_kernel(getkey(), (100, 100)))
-  assert abs(w_ih.std() / 0.1 - 1) < 0.03 and np.all(w_ih != 0)
-  w_ho = np.asarray(recipe.output_kernel(getkey(), (100, 100)))
-  assert abs(w_ho.std() / 0.1 - 1) < 0.03
-  w_hh = recipe.recurrent_kernel(getkey(), (100, 100))
-  np.testing.assert_array_equal(nonzero_per_unit(w_hh), 15)
-  assert abs(true_radius(w_hh) / 1.1 - 1) <= 1e-4
-  np.testing.assert_array_equal(recipe.hidden_bias(getkey(), (100,)), 0.0)
-  np.testing.assert_array_equal(recipe.output_bias(getkey(), (2,)), bias)
-  add = initializers.table4_rnn_init()
-  w_ih = np.asarray(add.input_kernel(getkey(), (100, 100)))
-  assert abs(w_ih.std() / 0.001 - 1) < 0.03
-
-
 # ----------------------------------------------------------- bad arguments
 
 def _key():
@@ -340,10 +319,6 @@ _BAD_ARGUMENTS = [
      "activation"),
     (lambda: initializers.sparse_layer(scale=-2.0, activation="tanh"),
      ValueError, "scale"),
-    (lambda: initializers.table4_rnn_init(input_scale=-0.1), ValueError,
-     "input_scale"),
-    (lambda: initializers.table4_rnn_init(output_bias=np.nan), ValueError,
-     "output_bias"),
 ]
 
 

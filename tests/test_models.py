@@ -14,11 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmomentum import initializers
-from jaxmomentum import models
 from jaxmomentum.models import AutoencoderArchitecture
 from jaxmomentum.models import DeepAutoencoder
 from jaxmomentum.models import RNN
+from jaxmomentum.reproduce import paper
 
 # Equal widths: every layer has the same kernel shape, so one compile of the
 # initializer serves them all (compiles dominate these tests on CPU).
@@ -43,11 +42,11 @@ def sigmoid(x):
 
 # Table 1: layer widths input to output, and the output units.
 _TABLE1 = [
-    (models.CURVES, (784, 400, 200, 100, 50, 25, 6, 25, 50, 100, 200, 400,
+    (paper.CURVES, (784, 400, 200, 100, 50, 25, 6, 25, 50, 100, 200, 400,
                      784), "logistic"),
-    (models.MNIST, (784, 1000, 500, 250, 30, 250, 500, 1000, 784),
+    (paper.MNIST, (784, 1000, 500, 250, 30, 250, 500, 1000, 784),
      "logistic"),
-    (models.FACES, (625, 2000, 1000, 500, 30, 500, 1000, 2000, 625),
+    (paper.FACES, (625, 2000, 1000, 500, 30, 500, 1000, 2000, 625),
      "linear"),
 ]
 
@@ -56,7 +55,7 @@ _TABLE1 = [
                          ids=[arch.name for arch, _, _ in _TABLE1])
 def test_autoencoder_architectures_shapes(arch, sizes, output):
   assert arch.output == output
-  assert arch in models.AUTOENCODER_ARCHITECTURES
+  assert paper.TABLE1_ARCHITECTURES[arch.name] is arch
   model = DeepAutoencoder(arch)
   x = jax.ShapeDtypeStruct((7, arch.input_dim), jnp.float32)
   params = jax.eval_shape(model.init, jax.random.key(0), x)["params"]
@@ -166,10 +165,10 @@ def test_rnn_table4_init_hidden_states_and_gradient(getkey):
   assert RNN(output_size=1).hidden_size == 100               # the paper's
   # Small sizes keep the test fast (in = hidden = out: one compile of the
   # dense draws); the Table 4 values are checked at size 100 in
-  # test_initializers.py.
+  # test_reproduce_paper.py.
   target_mean = jnp.linspace(-0.5, 0.5, 16)
-  recipe = initializers.table4_rnn_init(
-      initializers.TABLE4_INPUT_SCALE_ADD_MUL, output_bias=target_mean)
+  recipe = paper.table4_rnn_init(paper.TABLE4_INPUT_SCALE_ADD_MUL,
+                                 output_bias=target_mean)
   model = RNN(output_size=16, hidden_size=16, init_recipe=recipe)
   x = inputs((4, 30, 16))
   params = model.init(getkey(), x)["params"]
@@ -204,7 +203,7 @@ def test_rnn_table4_init_hidden_states_and_gradient(getkey):
 _MODELS_UNDER_TEST = {
     "rnn-softmax-h0": (RNN(output_size=16, hidden_size=16, head="softmax",
                            learn_initial_state=True,
-                           init_recipe=initializers.table4_rnn_init(0.1)),
+                           init_recipe=paper.table4_rnn_init(0.1)),
                        (2, 6, 16)),
     "autoencoder-tiny": (DeepAutoencoder(TINY, init_scale=0.5), (2, 16)),
 }
@@ -234,9 +233,9 @@ def test_vmapped_init_equals_looped_init(getkey, name):
     (lambda: RNN(output_size=0), ValueError, "output_size"),
     (lambda: RNN(output_size=1, hidden_size=0), ValueError, "hidden_size"),
     (lambda: RNN(output_size=1, head="sigmoid"), ValueError, "head"),
-    (lambda: DeepAutoencoder(models.MNIST, init_scale=-1.0), ValueError,
+    (lambda: DeepAutoencoder(paper.MNIST, init_scale=-1.0), ValueError,
      "init_scale"),
-    (lambda: DeepAutoencoder(models.MNIST, num_connections=0), ValueError,
+    (lambda: DeepAutoencoder(paper.MNIST, num_connections=0), ValueError,
      "num_connections"),
     (lambda: DeepAutoencoder("mnist"), TypeError, "architecture"),
     (lambda: AutoencoderArchitecture("x", (10,), "linear"), ValueError,
@@ -287,7 +286,7 @@ def _si_statistics_at(params, x, arch):
   }
 
 
-def si_scale_statistics(seed, arch=models.MNIST, batch=64):
+def si_scale_statistics(seed, arch=paper.MNIST, batch=64):
   """At init, per SI scale: activation spread, saturation, |∇W1|."""
   key_p = jax.random.key(seed)
   x = inputs((batch, arch.input_dim), seed)

@@ -182,9 +182,10 @@ def _numpy_losses(outputs, targets, mask, kind):
   return step_mean, sequence_sum
 
 
-@pytest.mark.parametrize("name", ["add T=80", "mem-20 T=80", "mem-5 T=200"])
-def test_loss_normalizations_equal_numpy(name):
-  problem = P.TABLE5_PROBLEMS[name]
+@pytest.mark.parametrize("problem", [
+    P.addition(80), P.memorization(10, 5, 80), P.memorization(5, 2, 200)],
+    ids=lambda p: p.name)
+def test_loss_normalizations_equal_numpy(problem):
   batch = problem.centered(problem.sample(jax.random.key(3), 6))
   outputs = 0.3 * jax.random.normal(jax.random.key(4), batch.targets.shape)
   step_mean, sequence_sum = _numpy_losses(outputs, batch.targets, batch.mask,
@@ -203,7 +204,45 @@ def test_loss_normalizations_equal_numpy(name):
 
 @pytest.mark.parametrize("bad", ["mean", "", None, "SEQUENCE_SUM"])
 def test_loss_rejects_unknown_normalization(bad):
-  problem = P.TABLE5_PROBLEMS["add T=80"]
+  problem = P.addition(80)
   batch = problem.sample(jax.random.key(0), 2)
   with pytest.raises(ValueError, match="normalization must be one of"):
     problem.loss(batch.targets, batch, normalization=bad)
+
+
+# -- the autoencoders' objective and error, beside the RNN ones -------------
+
+@pytest.mark.parametrize("output_kind", ["logistic", "linear"])
+def test_reconstruction_loss_and_error_equal_numpy(output_kind):
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(5, 7))
+  x = rng.uniform(size=(5, 7))
+  if output_kind == "logistic":
+    p = 1 / (1 + np.exp(-z))
+    loss = np.mean(np.sum(-x * np.log(p) - (1 - x) * np.log(1 - p), -1))
+  else:
+    p = z
+    loss = np.mean(np.sum((z - x) ** 2, -1))
+  error = np.mean(np.sum((p - x) ** 2, -1))
+  problem = P.reconstruction(output_kind)
+  assert isinstance(problem, P.ScoredProblem)
+  got = problem.metrics(jnp.asarray(z, jnp.float32),
+                        jnp.asarray(x, jnp.float32))
+  assert float(got["loss"]) == pytest.approx(loss, rel=1e-5)
+  assert float(got["error"]) == pytest.approx(error, rel=1e-5)
+  # HF's loss is the same objective, with its closed-form curvature.
+  assert float(problem.matching_loss()(jnp.asarray(z), jnp.asarray(x))) == (
+      pytest.approx(loss, rel=1e-5))
+  with pytest.raises(ValueError, match="^output_kind must be one of"):
+    P.reconstruction("softmax")
+
+
+def test_rnn_problems_report_their_zero_one_error_through_metrics():
+  problem = P.addition(10)
+  batch = _final_step_batch([0.5, 0.5])
+  outputs = batch.targets + jnp.where(batch.mask[..., None] > 0, 0.1, 0.0)
+  got = problem.metrics(outputs, batch, normalization="sequence_sum")
+  assert set(got) == {"loss", "error"}
+  assert float(got["error"]) == float(problem.zero_one(outputs, batch)) == 1.0
+  assert float(got["loss"]) == pytest.approx(
+      float(problem.loss(outputs, batch, normalization="sequence_sum")))

@@ -195,19 +195,16 @@ def test_generator(problem, getkey):
   _check_baseline_on_samples(problem, sample, getkey)
 
 
-@pytest.mark.parametrize("name,kind,length,in_dim,out_dim,scale", [
-    ("add T=80", "linear", 88, 2, 1, 0.001),
-    ("mul T=80", "linear", 88, 2, 1, 0.001),
-    ("mem-5 T=200", "softmax", 200, 4, 3, 0.1),
-    ("mem-20 T=80", "softmax", 80, 7, 6, 0.1),
+@pytest.mark.parametrize("problem,name,kind,length,in_dim,out_dim", [
+    (P.addition(80), "add T=80", "linear", 88, 2, 1),
+    (P.multiplication(80), "mul T=80", "linear", 88, 2, 1),
+    (P.memorization(5, 2, 200), "mem-5x2 T=200", "softmax", 200, 4, 3),
+    (P.memorization(10, 5, 80), "mem-10x5 T=80", "softmax", 80, 7, 6),
 ])
-def test_table5_presets(name, kind, length, in_dim, out_dim, scale):
-  problem = P.TABLE5_PROBLEMS[name]
-  assert problem.name == name
-  assert (problem.output_kind, problem.max_length, problem.in_dim,
-          problem.out_dim, problem.input_scale) == (
-              kind, length, in_dim, out_dim, scale)
-  assert problem.paper_biases == P.TABLE5_BIASES[name]
+def test_names_and_shapes(problem, name, kind, length, in_dim, out_dim):
+  assert (problem.name, problem.output_kind, problem.max_length,
+          problem.in_dim, problem.out_dim) == (
+              name, kind, length, in_dim, out_dim)
 
 
 @pytest.mark.parametrize("problem,input_mean,target_mean", [
@@ -284,7 +281,6 @@ def test_problems_are_immutable_hashable_static_args(getkey):
     (lambda: P.addition(80, values="gaussian"), r"values must be one of"),
     (lambda: P.multiplication(80, values="normal"), r"values must be one of"),
     (lambda: P.ArithmeticProblem(80, tolerance=-0.1), r"tolerance must be"),
-    (lambda: P.ArithmeticProblem(80, input_scale=0.0), r"input_scale must be"),
     (lambda: P.memorization(0, 2, 10), r"num_symbols must be an integer >= 1"),
     (lambda: P.memorization(5, 0, 200), r"alphabet_size must be an integer"),
     (lambda: P.memorization(10, 5, 20), r"T must be an integer >= 21"),
@@ -335,51 +331,9 @@ def test_biases_baseline_analytic(problem, mean_err, best_err):
   mean_err = mean_err() if callable(mean_err) else mean_err
   best_err = best_err() if callable(best_err) else best_err
   got = problem.biases_baseline()
-  paper = "-" if got.paper is None else f"{got.paper:.3f}"
   print(f"\n{problem.name:44s} mean predictor {got.mean_predictor_error:.4f}"
         f"  best constant {got.best_constant_error:.4f} at "
-        f"{got.best_constant:.4f}  paper {paper}")
+        f"{got.best_constant:.4f}")
   np.testing.assert_allclose(got.mean_predictor_error, mean_err, atol=1e-7)
   np.testing.assert_allclose(got.best_constant_error, best_err, atol=1e-7)
   assert got.best_constant_error <= got.mean_predictor_error + 1e-12
-
-
-def _documented_baselines():
-  """``{name: (mean, best, paper)}`` from the table in the package docstring."""
-  lines = P.__doc__.splitlines()
-  start = next(i for i, line in enumerate(lines)
-               if line.startswith("``problem.name``")) + 2
-  rows = {}
-  for line in lines[start:]:
-    if line.startswith("="):  # the table's closing rule
-      break
-    name, rest = line[2:].split("``", 1)
-    rows[name] = tuple(float(x) for x in rest.split())
-  return rows
-
-
-def test_documented_biases_table_matches_computed():
-  """The docstring table (mean, best, paper) is what the code computes."""
-  documented = _documented_baselines()
-  problems = [p for p, _, _ in _BASELINES if p.paper_biases is not None]
-  assert sorted(documented) == sorted(p.name for p in problems)
-  for problem in problems:
-    got = problem.biases_baseline()
-    assert documented[problem.name] == (
-        round(got.mean_predictor_error, 4), round(got.best_constant_error, 4),
-        got.paper), problem.name
-
-
-def test_table5_constants_are_the_papers_and_read_only():
-  assert dict(P.TABLE5_BIASES) == {"add T=80": 0.82, "mul T=80": 0.84,
-                                   "mem-5 T=200": 0.025, "mem-20 T=80": 0.08}
-  assert list(P.TABLE5_PROBLEMS) == list(P.TABLE5_BIASES)
-  # The presets are the 2011 release's defaults.
-  assert P.TABLE5_PROBLEMS["add T=80"] == P.ArithmeticProblem(80)
-  assert P.TABLE5_PROBLEMS["mul T=80"] == P.ArithmeticProblem(
-      80, target="product")
-  assert P.TABLE5_PROBLEMS["mem-5 T=200"] == P.MemorizationProblem(5, 2, 200)
-  assert P.TABLE5_PROBLEMS["mem-20 T=80"] == P.MemorizationProblem(10, 5, 80)
-  for table in (P.TABLE5_PROBLEMS, P.TABLE5_BIASES):
-    with pytest.raises(TypeError):
-      table["add T=80"] = None  # type: ignore[index]

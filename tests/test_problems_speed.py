@@ -25,7 +25,7 @@ def _load_benchmark():
 
 
 def test_sampling_is_under_ten_percent_of_a_training_step():
-  times = _load_benchmark().measure("add T=80", batch_size=100, hidden=100,
+  times = _load_benchmark().measure("add", batch_size=100, hidden=100,
                                     iters=4, repeats=3,
                                     which=("sample", "step"))
   ratio = times["sample"] / times["step"]

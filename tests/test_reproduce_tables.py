@@ -12,11 +12,12 @@ import pytest
 
 import jaxmomentum
 from jaxmomentum.reproduce import _autoencoder_tables
-from jaxmomentum.reproduce import _paper_values
+from jaxmomentum.reproduce import _cli_args
+from jaxmomentum.reproduce import _cells
 from jaxmomentum.reproduce import _protocols
-from jaxmomentum.reproduce import _report
 from jaxmomentum.reproduce import _rnn_tables
 from jaxmomentum.reproduce import cli
+from jaxmomentum.reproduce import paper
 from jaxmomentum.training import _runner
 
 TINY_RNN = _protocols.RNNProtocol(
@@ -43,7 +44,7 @@ def _csv(path):
 def _assert_paper_values_present(path, table):
   """Every cell of the paper's table is in the CSV with the paper's value."""
   rows = {(r["row"], r["column"]): r for r in _csv(path)}
-  for entry in _paper_values.ALL:
+  for entry in paper.ALL:
     if entry.table != table:
       continue
     got = rows[(entry.row, entry.column)]["paper"]
@@ -61,20 +62,21 @@ def test_table5_end_to_end(tmp_path):
   for p in paths:
     assert p.stat().st_size > 0, p
   _assert_paper_values_present(tmp_path / "table5.csv", "5")
-  assert "| add80 |" in table and "0.00025" in table  # paper's 0.995N add
+  assert "| add |" in table and "0.00025" in table  # paper's 0.995N add
   rows = {(r["row"], r["column"]): r for r in _csv(tmp_path / "table5.csv")}
   # Run cells: ours and the selected learning rate; the biases column is
   # our generator's analytic baseline (mem-20: 10/80 = 12.5 percent).
   for col in ("0", "0.9N", "0.9M"):
-    cell = rows[("add80", col)]
+    cell = rows[("add", col)]
     assert 0.0 <= float(cell["ours_mean"]) <= 1.0
     assert float(cell["learning_rate"]) in TINY_RNN.learning_rates
     assert int(cell["seeds"]) == 2
-  assert float(rows[("mem20_80", "biases")]["ours_mean"]) == pytest.approx(12.5)
-  assert rows[("add80", "0.995N")]["ours_mean"] == ""  # not in the tiny grid
+  assert float(rows[("mem20", "biases")]["ours_mean"]) == pytest.approx(12.5)
+  assert rows[("add", "0.995N")]["ours_mean"] == ""  # not in the tiny grid
   raw = json.loads((tmp_path / "table5.json").read_text())
   assert len(raw["runs"]) == 4  # (add, mem20) x (NAG, CM)
-  nag = next(r for r in raw["runs"] if r["momentum"] == "nag")
+  nag = next(r for r in raw["runs"] if r["method"] == "nag")
+  assert nag["problem"] == "add T=80"
   assert np.asarray(nag["metrics"]["error"]).shape == (2, 4, 2)
 
   # With 2 devices the two problems can run side by side, one device each,
@@ -117,15 +119,15 @@ def test_table5_selects_the_learning_rate_with_the_lowest_final_loss(
     points = np.flatnonzero(nag.grid.values["mu0"] == np.float32(mu))
     best = points[np.argmin(loss[points])]
     cell = next(c for c in cells
-                if c.column == _report.column_key(mu, "nag"))
+                if c.column == _cells.column_key(mu, "nag"))
     assert cell.learning_rate == pytest.approx(
         float(nag.grid.values["learning_rate"][best]))
     assert cell.ours.mean == pytest.approx(float(error[:, best].mean()))
 
 
 def test_table5_nag_and_cm_in_one_program_equal_separate_grids(tmp_path):
-  """One merged grid per problem, split per momentum type, gives the
-  separate grids' results; the per-momentum checkpoints of the earlier
+  """One merged grid per problem, split per method, gives the
+  separate grids' results; the per-method checkpoints of the earlier
   layout are resumed as they are; a checkpoint of another layout in the
   merged folder is refused, not misread."""
   protocol = TINY_RNN.replace(problems=("add",), learning_rates=(1e-3,),
@@ -138,7 +140,7 @@ def test_table5_nag_and_cm_in_one_program_equal_separate_grids(tmp_path):
                 ) == ["add-cm", "add-nag"]
   # A merged run over the old layout resumes it: nothing is trained again.
   resumed = _rnn_tables.run_grids(protocol, "add", tmp_path / "old", **quiet)
-  assert "resuming the per-momentum checkpoints" in logged[-3]
+  assert "resuming the per-method checkpoints" in logged[-3]
   assert all(r.chunks_run == 0 for r in resumed.values())
 
   merged = _rnn_tables.run_grids(protocol, "add", tmp_path / "new", **quiet)
@@ -146,22 +148,22 @@ def test_table5_nag_and_cm_in_one_program_equal_separate_grids(tmp_path):
   assert [p.name for p in (tmp_path / "new/checkpoints/table5").iterdir()
           ] == ["add-nag+cm"]
   assert list(merged) == list(separate) == ["nag", "cm"]
-  for momentum, want in separate.items():
-    got = merged[momentum]
+  for method, want in separate.items():
+    got = merged[method]
     assert got.grid.shape == want.grid.shape
     for name, values in want.grid.values.items():
       np.testing.assert_array_equal(got.grid.values[name], values)
     np.testing.assert_array_equal(got.diverged_step, want.diverged_step)
     for name, values in want.metrics.items():
       assert got.metrics[name].shape == values.shape
-      if momentum == "nag":  # the same float32 operations
+      if method == "nag":  # the same float32 operations
         np.testing.assert_array_equal(got.metrics[name], values)
       else:  # XLA may round the CM branch differently (~1 ulp)
         np.testing.assert_allclose(got.metrics[name], values, rtol=1e-5)
   # μ0 = 0 is NAG only: 2 NAG columns and 1 CM column.
   assert merged["nag"].grid.size == 2 and merged["cm"].grid.size == 1
 
-  # An old per-momentum checkpoint where the merged one belongs is refused.
+  # An old per-method checkpoint where the merged one belongs is refused.
   shutil.copytree(tmp_path / "old/checkpoints/table5/add-nag",
                   tmp_path / "moved/checkpoints/table5/add-nag+cm")
   with pytest.raises(ValueError, match="checkpoint of a different run"):
@@ -179,10 +181,23 @@ def test_table5_problems_are_balanced_over_device_groups(monkeypatch):
   assert _rnn_tables._placements(("add",), None) is None
 
 
-def test_rnn_trainer_rejects_unknown_momentum():
-  problem = _rnn_tables.problems_lib.TABLE5_PROBLEMS["add T=80"]
-  with pytest.raises(ValueError, match="^momentum must be one of"):
-    _rnn_tables.make_rnn_trainer(problem, TINY_RNN, "adam")
+def test_rnn_trainer_rejects_unknown_method_and_row():
+  with pytest.raises(ValueError, match="^method must be one of"):
+    _rnn_tables.make_rnn_trainer("add", TINY_RNN, "adam")
+  with pytest.raises(ValueError, match="^row must be a Table5Row or one of"):
+    _rnn_tables.make_rnn_trainer("add80", TINY_RNN, "nag")
+
+
+def test_table5_tag_is_the_one_existing_checkpoints_hold():
+  """Checkpoints resume only under the same tag: the run tags (``problem``:
+  the row's label, ``momentum``: the method) stay byte-identical to those
+  stored in experiments/table5_paper_length/checkpoints."""
+  tag = _rnn_tables._tag(_protocols.RNN_PAPER, "add", "nag")  # pylint: disable=protected-access
+  assert tag == (
+      '{"batch_size": 100, "eval_batch_size": 1000, "eval_every": 1000, '
+      '"hidden_size": 100, "momentum": "nag", "num_eval_batches": 2, '
+      '"num_steps": 50000, "problem": "add T=80", "table": "5", '
+      '"version": "0.1.0", "warmup_momentum": 0.9, "warmup_steps": 1000}')
 
 
 def test_tables_1_2_3_on_the_standin(tmp_path):
@@ -207,7 +222,7 @@ def test_tables_1_2_3_on_the_standin(tmp_path):
   # Table 2 reads the NAG runs at the update where μ drops and at the end.
   t2 = {(r["row"], r["column"]): r for r in _csv(tmp_path / "table2.csv")}
   raw = json.loads((tmp_path / "table1.json").read_text())
-  nag = next(r for r in raw["runs"] if r["momentum"] == "nag")
+  nag = next(r for r in raw["runs"] if r["method"] == "nag")
   error = np.asarray(nag["metrics"]["error"])
   assert nag["eval_steps"] == [10, 20]
   before, after = (float(t2[("curves", c)]["ours_mean"])
@@ -265,7 +280,7 @@ def test_interrupted_reproduce_resumes_to_the_same_table(tmp_path,
   _rnn_tables.reproduce(protocol, tmp_path / "cut", **QUIET)
 
   runs = json.loads((tmp_path / "cut" / "table5.json").read_text())["runs"]
-  nag = next(r for r in runs if r["momentum"] == "nag")
+  nag = next(r for r in runs if r["method"] == "nag")
   assert nag["chunks_run"] == 1  # resumed after the first of two chunks
   assert ((tmp_path / "cut" / "table5.csv").read_text()
           == (tmp_path / "whole" / "table5.csv").read_text())
@@ -352,9 +367,9 @@ def test_cli_reproduce_all_writes_every_table(tmp_path, capsys):
                "results.md"):
     assert (tmp_path / name).stat().st_size > 0, name
   rows = {(r["row"], r["column"]): r for r in _csv(tmp_path / "table5.csv")}
-  assert rows[("mem20_80", "0.9N")]["ours_mean"] != ""
-  assert rows[("add80", "0.9N")]["note"] == "not run"
-  assert "+" in rows[("mem20_80", "0.9N")]["protocol"]  # quick+overrides
+  assert rows[("mem20", "0.9N")]["ours_mean"] != ""
+  assert rows[("add", "0.9N")]["note"] == "not run"
+  assert "+" in rows[("mem20", "0.9N")]["protocol"]  # quick+overrides
   summary = (tmp_path / "results.md").read_text()
   assert "reproduce all" in summary and "Table 3" in summary
   assert "machine: " in summary and "vector: " in summary  # issue 13
@@ -374,11 +389,10 @@ def test_rnn_protocol_rejects_bad_fidelity_choices(field, value, match):
     TINY_RNN.replace(**{field: value})
 
 
-def _first_batch_and_params(protocol, short_name):
+def _first_batch_and_params(protocol, row):
   import jax  # pylint: disable=import-outside-toplevel
-  problem = _rnn_tables.problems_lib.TABLE5_PROBLEMS[
-      _protocols.RNN_PROBLEMS[short_name]]
-  trainer = _rnn_tables.rnn_task(problem, protocol)
+  problem = paper.TABLE5[row].problem
+  trainer = _rnn_tables.rnn_task(row, protocol)
   params = trainer.init_fn(jax.random.key(0))
   batch = trainer.sample_fn(jax.random.key(1), 4, None)
   return problem, trainer, params, batch
@@ -411,10 +425,11 @@ def test_fidelity_choices_reach_the_trainer():
 @pytest.mark.parametrize("kind,centered,expected", [
     ("mean", True, 0.0), ("mean", False, 1.0), ("zero", False, 0.0)])
 def test_output_bias_choices_for_addition(kind, centered, expected):
-  problem = _rnn_tables.problems_lib.TABLE5_PROBLEMS["add T=80"]
+  problem = paper.TABLE5["add"].problem
   # add T=80, target A+B of two U[0,1] values: mean 1.
-  np.testing.assert_allclose(_rnn_tables.output_bias(problem, kind, centered),
-                             [expected], atol=1e-6)
+  np.testing.assert_allclose(
+      paper.table4_output_bias(problem, kind, centered), [expected],
+      atol=1e-6)
 
 
 def jax_leaves_with_path(tree):
@@ -428,12 +443,12 @@ def test_cli_fidelity_flags_reach_the_protocol():
       ["reproduce", "table5", "--loss-normalization", "sequence_sum",
        "--input-scale", "0.01", "--output-bias", "zero", "--no-center",
        "--warmup-steps", "7", "--steps", "100"])
-  rnn, _, _, _ = cli._protocols(args)  # pylint: disable=protected-access
+  rnn, _, _, _ = _cli_args.protocols(args)  # pylint: disable=protected-access
   assert (rnn.loss_normalization, rnn.input_scale, rnn.output_bias,
           rnn.center, rnn.warmup_steps) == ("sequence_sum", 0.01, "zero",
                                             False, 7)
   assert any("loss normalization" in d for d in rnn.differences())
-  default, _, _, _ = cli._protocols(cli.build_parser().parse_args(  # pylint: disable=protected-access
+  default, _, _, _ = _cli_args.protocols(cli.build_parser().parse_args(  # pylint: disable=protected-access
       ["reproduce", "table5", "--steps", "100"]))
   assert default.warmup_steps == 20 and default.center  # 1/5 of the run
 

@@ -23,6 +23,7 @@ reference, and must agree:
 Skips where torch is not installed (``make test`` installs torch==2.13.0).
 """
 
+import dataclasses
 import functools
 import importlib.util
 from pathlib import Path
@@ -41,6 +42,7 @@ from jaxmomentum import problems  # noqa: E402
 from jaxmomentum import training  # noqa: E402
 from jaxmomentum.reproduce import _protocols  # noqa: E402
 from jaxmomentum.reproduce import _rnn_tables  # noqa: E402
+from jaxmomentum.reproduce import paper  # noqa: E402
 
 _REF_PATH = Path(__file__).resolve().parents[1] / "reference" / "torch_table5.py"
 
@@ -68,18 +70,21 @@ def _tiny(name):
 
 
 @functools.cache
-def _trainer(name, momentum="nag", num_steps=4):
+def _trainer(name, method="nag", num_steps=4):
   protocol = _protocols.PROTOCOLS["paper"][0].replace(
       num_steps=num_steps, hidden_size=HIDDEN, warmup_steps=WARMUP,
       eval_every=num_steps, batch_size=BATCH, eval_batch_size=BATCH,
       num_eval_batches=1)
-  return _rnn_tables.make_rnn_trainer(_tiny(name)[0], protocol, momentum)
+  # The Table 5 row of the problem's kind, with the tiny problem in it.
+  row = dataclasses.replace(paper.TABLE5["add" if name == "add" else "mem20"],
+                            problem=_tiny(name)[0])
+  return _rnn_tables.make_rnn_trainer(row, protocol, method)
 
 
 @functools.cache
-def _jitted(name, momentum="nag"):
+def _jitted(name, method="nag"):
   """Our pieces, jitted once per problem (compiling is most of the cost)."""
-  trainer = _trainer(name, momentum)
+  trainer = _trainer(name, method)
   return types.SimpleNamespace(
       trainer=trainer,
       sample=jax.jit(trainer._sample_fn, static_argnums=1),
@@ -393,13 +398,10 @@ def test_table4_init_statistics(name):
   """Our Table 4 init vs the reference's, 100 hidden units as in the paper:
   scales, 15 incoming recurrent weights per unit, spectral radius 1.1, the
   output bias."""
-  if name == "add":
-    ours_p, theirs_p = problems.addition(80), ref.AddProblem(80)
-  else:
-    ours_p, theirs_p = (problems.memorization(10, 5, 80),
-                        ref.MemProblem(10, 5, 80))
+  theirs_p = (ref.AddProblem(80) if name == "add"
+              else ref.MemProblem(10, 5, 80))
   protocol = _protocols.PROTOCOLS["paper"][0]
-  trainer = _rnn_tables.make_rnn_trainer(ours_p, protocol, "nag")
+  trainer = _rnn_tables.make_rnn_trainer(name, protocol, "nag")
   ours = _as_ref(jax.jit(trainer._init_fn)(jax.random.key(0)))
   # Table 4 literal "average of outputs" for softmax is the mean one-hot; ours
   # is log of it (initial softmax = class frequencies): compare like for like.

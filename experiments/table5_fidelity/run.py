@@ -26,7 +26,6 @@ import pathlib
 
 import numpy as np
 
-from jaxmomentum import problems as problems_lib
 from jaxmomentum import training
 from jaxmomentum._machine import machine_line
 from jaxmomentum.reproduce import _rnn_tables
@@ -60,12 +59,11 @@ def main(argv=None):
   parser.add_argument("--steps", type=int, default=5000)
   parser.add_argument("--seeds", type=int, default=2)
   parser.add_argument("--mu0", type=float, default=0.995)
-  parser.add_argument("--momentum", default="nag", choices=["nag", "cm"])
+  parser.add_argument("--method", default="nag", choices=["nag", "cm"])
   parser.add_argument("--learning-rates", default="1e-5")
   parser.add_argument("--eval-every", type=int, default=250)
   parser.add_argument("--out", type=pathlib.Path, required=True)
   args = parser.parse_args(argv)
-  problem = problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[args.problem]]
   lrs = [float(v) for v in args.learning_rates.split(",")]
   rows = []
   for text in args.settings:
@@ -74,7 +72,7 @@ def main(argv=None):
         num_steps=args.steps, seeds=args.seeds, problems=(args.problem,),
         learning_rates=tuple(lrs), mu0s=(args.mu0,),
         eval_every=args.eval_every).replace(**overrides)
-    trainer = _rnn_tables.make_rnn_trainer(problem, protocol, args.momentum,
+    trainer = _rnn_tables.make_rnn_trainer(args.problem, protocol, args.method,
                                            traces=True)
     grid = training.Grid.product(mu0=[args.mu0], learning_rate=lrs)
     print(f"{name}: {overrides or 'defaults'}; warm-up "
@@ -83,7 +81,7 @@ def main(argv=None):
         trainer, grid, seeds=args.seeds, out_dir=args.out / name,
         checkpoint_every_s=60,
         tag=json.dumps({"setting": text, "problem": args.problem,
-                        "momentum": args.momentum}))
+                        "momentum": args.method}))
     for seed in range(len(result.seeds)):  # metrics: [seed, point, eval]
       for point in range(grid.size):
         rows.append({

@@ -24,7 +24,7 @@ import pathlib
 import numpy as np
 
 # Our generators' biases (constant-predictor) zero-one errors, as fractions
-# (jaxmomentum.problems: TABLE5_PROBLEMS[...].biases_baseline()).
+# (jaxmomentum.reproduce.paper.TABLE5[...].problem.biases_baseline()).
 BIASES = {"add": 0.922, "mul": 0.889, "mem5": 0.025, "mem20": 0.125}
 
 

@@ -1,29 +1,36 @@
 """Flax (linen) models of Sutskever et al. (2013).
 
-* :class:`RNN`: the 100-unit tanh RNN of Section 4 with the Table 4
-  initialization.
-* :class:`DeepAutoencoder`: the Table 1 autoencoders (presets :data:`CURVES`,
-  :data:`MNIST`, :data:`FACES`) with sparse initialization.
+* :class:`RNN`: the tanh RNN of Section 4, its parameters' initializers an
+  :class:`RNNInit` (the paper's Table 4 recipe is
+  :func:`jaxmomentum.reproduce.paper.table4_rnn_init`).
+* :class:`DeepAutoencoder`: a sparse-initialized deep autoencoder of any
+  :class:`AutoencoderArchitecture` (the paper's three are
+  :data:`jaxmomentum.reproduce.paper.TABLE1_ARCHITECTURES`).
 
 Both are ``flax.linen`` modules: ``init`` and ``apply`` are pure functions of a
 plain parameter pytree, which is what ``jax.vmap`` over seeds and the jitted
 ``lax.scan`` training loops of :mod:`jaxmomentum.training` want.
 """
 
-from jaxmomentum.models._autoencoder import AUTOENCODER_ARCHITECTURES as AUTOENCODER_ARCHITECTURES
+from jaxmomentum import _moved
 from jaxmomentum.models._autoencoder import AutoencoderArchitecture as AutoencoderArchitecture
-from jaxmomentum.models._autoencoder import CURVES as CURVES
 from jaxmomentum.models._autoencoder import DeepAutoencoder as DeepAutoencoder
-from jaxmomentum.models._autoencoder import FACES as FACES
-from jaxmomentum.models._autoencoder import MNIST as MNIST
 from jaxmomentum.models._rnn import RNN as RNN
+from jaxmomentum.models._rnn import RNNInit as RNNInit
 
 __all__ = [
-    "AUTOENCODER_ARCHITECTURES",
     "AutoencoderArchitecture",
-    "CURVES",
     "DeepAutoencoder",
-    "FACES",
-    "MNIST",
     "RNN",
+    "RNNInit",
 ]
+
+# Table 1's architectures moved to jaxmomentum.reproduce.paper; the old
+# names still resolve, with a warning.
+__getattr__ = _moved.forwarder(__name__, {
+    **{name: ("jaxmomentum.reproduce.paper", name, None)
+       for name in ("CURVES", "MNIST", "FACES")},
+    "AUTOENCODER_ARCHITECTURES": (
+        "jaxmomentum.reproduce.paper", "TABLE1_ARCHITECTURES",
+        lambda rows: tuple(rows.values())),
+})

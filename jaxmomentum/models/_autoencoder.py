@@ -19,7 +19,7 @@ class AutoencoderArchitecture:
   """The layer sizes and output units of a deep autoencoder.
 
   Attributes:
-    name: a label (``"curves"``, ``"mnist"``, ``"faces"`` for the presets).
+    name: a label (e.g. ``"mnist"``).
     encoder_sizes: the input dimension, the hidden layer sizes and the code
       size, e.g. ``(784, 1000, 500, 250, 30)``; the decoder mirrors it.
     output: ``"logistic"`` (pixels in [0, 1], cross-entropy) or ``"linear"``
@@ -55,14 +55,6 @@ class AutoencoderArchitecture:
     return self.encoder_sizes + self.encoder_sizes[-2::-1]
 
 
-# Table 1 / Hinton & Salakhutdinov (2006).
-CURVES = AutoencoderArchitecture("curves", (784, 400, 200, 100, 50, 25, 6),
-                                 "logistic")
-MNIST = AutoencoderArchitecture("mnist", (784, 1000, 500, 250, 30), "logistic")
-FACES = AutoencoderArchitecture("faces", (625, 2000, 1000, 500, 30), "linear")
-AUTOENCODER_ARCHITECTURES = (CURVES, MNIST, FACES)
-
-
 class DeepAutoencoder(nn.Module):
   r"""A deep autoencoder with logistic hidden units and SI (Section 3).
 
@@ -80,11 +72,11 @@ class DeepAutoencoder(nn.Module):
   with ``num_connections`` (15) nonzero incoming weights per unit drawn
   :math:`\mathcal{N}(0, 1)\cdot` ``init_scale``; all biases are zero.
 
-  The presets are :data:`CURVES` (784-400-200-100-50-25-6, logistic output),
-  :data:`MNIST` (784-1000-500-250-30, logistic) and :data:`FACES`
-  (625-2000-1000-500-30, linear), e.g. ``DeepAutoencoder(MNIST)``.
+  The paper's three architectures (Table 1) are
+  :data:`jaxmomentum.reproduce.paper.TABLE1_ARCHITECTURES`.
 
-  **What the SI scale does (Table 3).** Measured at init on :data:`MNIST`
+  **What the SI scale does (Table 3).** Measured at init on the MNIST
+  architecture
   with 64 uniform [0, 1] inputs, mean of seeds 0 and 1
   (``pytest -s tests/test_models.py -k si_scale`` prints it). "std h_l": the
   spread over inputs of a hidden unit's activation, averaged over the units
@@ -135,8 +127,11 @@ class DeepAutoencoder(nn.Module):
 
   Example:
     >>> import jax, jax.numpy as jnp
-    >>> from jaxmomentum.models import DeepAutoencoder, MNIST
-    >>> model = DeepAutoencoder(MNIST, init_scale=1.0)
+    >>> from jaxmomentum.models import AutoencoderArchitecture
+    >>> from jaxmomentum.models import DeepAutoencoder
+    >>> mnist = AutoencoderArchitecture("mnist", (784, 1000, 500, 250, 30),
+    ...                                 "logistic")
+    >>> model = DeepAutoencoder(mnist, init_scale=1.0)
     >>> x = jnp.full((4, 784), 0.5)
     >>> params = model.init(jax.random.key(0), x)
     >>> model.apply(params, x).shape
@@ -158,7 +153,7 @@ class DeepAutoencoder(nn.Module):
   def __post_init__(self):
     if not isinstance(self.architecture, AutoencoderArchitecture):
       raise TypeError(
-          "architecture must be an AutoencoderArchitecture (e.g. MNIST), got "
+          "architecture must be an AutoencoderArchitecture, got "
           f"{self.architecture!r}")
     check_scalar("init_scale", self.init_scale, 0.0, low_open=True)
     check_int("num_connections", self.num_connections, 1)

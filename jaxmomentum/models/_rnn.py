@@ -1,7 +1,8 @@
-"""The tanh RNN of Section 4 (100 hidden units, Table 4 initialization)."""
+"""The tanh RNN of Section 4 and the initializers of its parameters."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 import flax.linen as nn
@@ -13,6 +14,44 @@ from jaxmomentum._validation import check_int
 from jaxmomentum.models._recurrence import tanh_rnn
 
 _HEADS = ("linear", "softmax")
+
+
+@dataclasses.dataclass(frozen=True)
+class RNNInit:
+  """Initializers for the parameters of :class:`RNN`.
+
+  For :math:`h_t = \\tanh(x_t W_{ih} + h_{t-1} W_{hh} + b_h)`,
+  :math:`o_t = h_t W_{ho} + b_o` (Flax layout, kernels ``(fan_in, fan_out)``).
+  Each field is an ``init(key, shape, dtype)`` callable
+  (``jax.nn.initializers`` or :mod:`jaxmomentum.initializers`). The defaults
+  are ``flax.linen.SimpleCell``'s: LeCun-normal kernels, an orthogonal
+  recurrent matrix, zero biases. The paper's Table 4 recipe is
+  :func:`jaxmomentum.reproduce.paper.table4_rnn_init`.
+
+  Attributes:
+    input_kernel: :math:`W_{ih}`, shape ``(in_dim, hidden)``.
+    recurrent_kernel: :math:`W_{hh}`, shape ``(hidden, hidden)``.
+    output_kernel: :math:`W_{ho}`, shape ``(hidden, out_dim)``.
+    hidden_bias: :math:`b_h`, shape ``(hidden,)``.
+    output_bias: :math:`b_o`, shape ``(out_dim,)``.
+    initial_state: :math:`h_0`, shape ``(hidden,)``, used only when the
+      initial state is learned.
+
+  Example:
+    >>> from jaxmomentum import initializers
+    >>> from jaxmomentum.models import RNNInit
+    >>> echo = RNNInit(recurrent_kernel=initializers.echo_state(1.1))
+  """
+
+  input_kernel: initializers.Initializer = (
+      jax.nn.initializers.lecun_normal())
+  recurrent_kernel: initializers.Initializer = (
+      jax.nn.initializers.orthogonal())
+  output_kernel: initializers.Initializer = (
+      jax.nn.initializers.lecun_normal())
+  hidden_bias: initializers.Initializer = jax.nn.initializers.zeros
+  output_bias: initializers.Initializer = jax.nn.initializers.zeros
+  initial_state: initializers.Initializer = jax.nn.initializers.zeros
 
 
 class RNN(nn.Module):
@@ -35,11 +74,10 @@ class RNN(nn.Module):
   ``(in_dim, hidden)``, ``recurrent_kernel`` ``(hidden, hidden)``,
   ``hidden_bias`` ``(hidden,)``, ``output_kernel`` ``(hidden, out)``,
   ``output_bias`` ``(out,)``, and ``initial_state`` ``(hidden,)`` when
-  ``learn_initial_state``. Their initializers are an
-  :class:`jaxmomentum.initializers.RNNInit`, by default the paper's Table 4
-  (:func:`jaxmomentum.initializers.table4_rnn_init` with in-to-hid 0.001 and
-  output bias 0, i.e. centered targets). Centering inputs and targets is the
-  problem's job, not the model's.
+  ``learn_initial_state``. Their initializers are an :class:`RNNInit`
+  (default: ``flax.linen.SimpleCell``'s; the paper's Table 4 recipe is
+  :func:`jaxmomentum.reproduce.paper.table4_rnn_init`). Centering inputs and
+  targets is the problem's job, not the model's.
 
   **Initial state.** The paper does not say; its Table 4 lists no initial
   state. The 2011 Hessian-free RNN release by the first author (same model,
@@ -74,7 +112,7 @@ class RNN(nn.Module):
     output_size: number of outputs, ``>= 1``.
     hidden_size: number of tanh hidden units, ``>= 1`` (100 in the paper).
     head: ``"linear"`` or ``"softmax"``.
-    init_recipe: the initializers (:class:`~jaxmomentum.initializers.RNNInit`).
+    init_recipe: the initializers, an :class:`RNNInit`.
     learn_initial_state: learn :math:`h_0` (else it is zero).
     param_dtype: dtype of the parameters.
     unroll: time steps per iteration of the forward and backward time loops
@@ -86,9 +124,10 @@ class RNN(nn.Module):
   Example:
     >>> import jax, jax.numpy as jnp
     >>> from jaxmomentum import initializers
-    >>> from jaxmomentum.models import RNN
-    >>> model = RNN(output_size=1, init_recipe=initializers.table4_rnn_init(
-    ...     initializers.TABLE4_INPUT_SCALE_ADD_MUL, output_bias=0.0))
+    >>> from jaxmomentum.models import RNN, RNNInit
+    >>> model = RNN(output_size=1, init_recipe=RNNInit(
+    ...     input_kernel=jax.nn.initializers.normal(0.001),
+    ...     recurrent_kernel=initializers.echo_state(1.1)))
     >>> x = jnp.zeros((8, 80, 2))  # [batch, time, in_dim]
     >>> params = model.init(jax.random.key(0), x)
     >>> model.apply(params, x).shape
@@ -103,7 +142,7 @@ class RNN(nn.Module):
   output_size: int
   hidden_size: int = 100
   head: Literal["linear", "softmax"] = "linear"
-  init_recipe: initializers.RNNInit = initializers.table4_rnn_init()
+  init_recipe: RNNInit = RNNInit()
   learn_initial_state: bool = False
   param_dtype: Any = jnp.float32
   unroll: int = 1

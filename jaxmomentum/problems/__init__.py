@@ -1,76 +1,55 @@
-"""The paper's problems: RNN task generators, their metrics, autoencoder data.
+"""Problems: RNN task generators, their metrics, autoencoder data.
 
-* RNN long-term-dependency problems (Table 5), generated on device:
+* RNN long-term-dependency problems, generated on device:
   :func:`addition`, :func:`multiplication`, :func:`memorization`,
-  :func:`temporal_order`, the presets :data:`TABLE5_PROBLEMS` and the paper's
-  "biases" column :data:`TABLE5_BIASES`.
+  :func:`temporal_order` (each with ``loss``, ``zero_one``,
+  ``biases_baseline()`` and centering).
 * Masked losses and zero-one errors: :func:`squared_error`,
   :func:`softmax_cross_entropy`, :func:`threshold_error`,
   :func:`argmax_error`.
-* Deep-autoencoder data (Table 1): :func:`load_mnist`, :func:`load_curves`,
-  :func:`load_faces`, the offline :func:`synthetic_curves_standin` (not
-  CURVES), and the on-device samplers :func:`sample_minibatch` and
-  :func:`epoch_minibatch`.
+* The deep autoencoders' objective and error: :func:`reconstruction`.
+  Both kinds of problem are a :class:`ScoredProblem` (``loss``, ``error``,
+  ``metrics``).
+* Deep-autoencoder data: :func:`load_mnist`, :func:`load_fashion_mnist`,
+  :func:`load_curves`, :func:`load_faces`, the offline
+  :func:`synthetic_curves_standin` (not CURVES), and the on-device samplers
+  :func:`sample_minibatch` and :func:`epoch_minibatch`.
 
-The "biases" column of Table 5 (zero-one error of a model that learns only
-its output biases) as our generators give it, from
-``problem.biases_baseline()`` (closed form, asserted in
-``tests/test_problems_rnn.py``), beside the paper's value. "Mean" is the
-constant a bias-only model converges to (the target mean; blank everywhere
-for memorization), "best" the lowest error any constant attains:
-
-================================================  ======  ======  =======
-``problem.name``                                  mean    best    paper
-================================================  ======  ======  =======
-``add T=80``                                      0.9216  0.9216  0.82
-``add T=80 [target=average, values=U[0,1]]``      0.8464  0.8464  0.82
-``add T=80 [target=hochreiter, values=U[-1,1]]``  0.8464  0.8464  0.82
-``mul T=80``                                      0.8888  0.7179  0.84
-``mul T=80 [target=product, values=U[-1,1]]``     0.8312  0.8312  0.84
-``mem-5 T=200``                                   0.0250  0.0250  0.025
-``mem-20 T=80``                                   0.1250  0.1250  0.080
-================================================  ======  ======  =======
-
-The defaults (first, fourth, sixth and seventh rows, the 2011 release) are
-the presets in :data:`TABLE5_PROBLEMS`. The paper prints the memorization
-rows in percent (2.5 and 8.0). Its 0.82 / 0.84 sit closer to the averaged
-addition target and to multiplication over U[-1, 1] than to the 2011
-release's A + B and A B over U[0, 1]; which variant the paper used is
-unverified, so every table states the variant it ran. mem-5 matches
-(5 / 200); mem-20's 8.0% does not match 10 / 80 and its length convention
-is unverified.
-
-This package knows nothing about models.
+This package knows nothing about models, nor about the paper's tables: the
+rows of Table 5 (which problem, its label, the paper's "biases" value, and
+how our generators' baselines compare with it) are
+:data:`jaxmomentum.reproduce.paper.TABLE5`.
 """
 
+from jaxmomentum import _moved
 from ._autoencoder_data import AutoencoderData as AutoencoderData
-from ._autoencoder_data import DataFileError as DataFileError
+from ._autoencoder_data import FASHION_MNIST_DIR as FASHION_MNIST_DIR
 from ._autoencoder_data import load_curves as load_curves
 from ._autoencoder_data import load_faces as load_faces
-from ._autoencoder_data import FASHION_MNIST_DIR as FASHION_MNIST_DIR
 from ._autoencoder_data import load_fashion_mnist as load_fashion_mnist
 from ._autoencoder_data import load_mnist as load_mnist
-from ._autoencoder_data import read_idx as read_idx
-from ._autoencoder_data import (
-    synthetic_curves_standin as synthetic_curves_standin)
+from ._file_formats import DataFileError as DataFileError
+from ._file_formats import read_idx as read_idx
 from ._metrics import argmax_error as argmax_error
 from ._metrics import LOSS_NORMALIZATIONS as LOSS_NORMALIZATIONS
 from ._metrics import masked_mean as masked_mean
 from ._metrics import masked_sequence_sum as masked_sequence_sum
+from ._metrics import ScoredProblem as ScoredProblem
 from ._metrics import softmax_cross_entropy as softmax_cross_entropy
 from ._metrics import squared_error as squared_error
 from ._metrics import threshold_error as threshold_error
-from ._rnn_tasks import addition as addition
-from ._rnn_tasks import ArithmeticProblem as ArithmeticProblem
-from ._rnn_tasks import Batch as Batch
-from ._rnn_tasks import BiasesBaseline as BiasesBaseline
-from ._rnn_tasks import memorization as memorization
-from ._rnn_tasks import MemorizationProblem as MemorizationProblem
-from ._rnn_tasks import multiplication as multiplication
-from ._rnn_tasks import TABLE5_BIASES as TABLE5_BIASES
-from ._rnn_tasks import TABLE5_PROBLEMS as TABLE5_PROBLEMS
-from ._rnn_tasks import temporal_order as temporal_order
-from ._rnn_tasks import TemporalOrderProblem as TemporalOrderProblem
+from ._reconstruction import reconstruction as reconstruction
+from ._reconstruction import ReconstructionProblem as ReconstructionProblem
+from ._arithmetic import addition as addition
+from ._arithmetic import ArithmeticProblem as ArithmeticProblem
+from ._arithmetic import multiplication as multiplication
+from ._memorization import memorization as memorization
+from ._memorization import MemorizationProblem as MemorizationProblem
+from ._sequence import Batch as Batch
+from ._sequence import BiasesBaseline as BiasesBaseline
+from ._standin import synthetic_curves_standin as synthetic_curves_standin
+from ._temporal_order import temporal_order as temporal_order
+from ._temporal_order import TemporalOrderProblem as TemporalOrderProblem
 from ._sampler import epoch_minibatch as epoch_minibatch
 from ._sampler import sample_minibatch as sample_minibatch
 
@@ -83,8 +62,8 @@ __all__ = [
     "FASHION_MNIST_DIR",
     "LOSS_NORMALIZATIONS",
     "MemorizationProblem",
-    "TABLE5_BIASES",
-    "TABLE5_PROBLEMS",
+    "ReconstructionProblem",
+    "ScoredProblem",
     "TemporalOrderProblem",
     "addition",
     "argmax_error",
@@ -98,6 +77,7 @@ __all__ = [
     "memorization",
     "multiplication",
     "read_idx",
+    "reconstruction",
     "sample_minibatch",
     "softmax_cross_entropy",
     "squared_error",
@@ -105,3 +85,15 @@ __all__ = [
     "temporal_order",
     "threshold_error",
 ]
+
+# Table 5's rows moved to jaxmomentum.reproduce.paper.TABLE5 (keyed "add",
+# "mul", "mem5", "mem20"); the old mappings, keyed by the rows' labels, are
+# derived from it on access, with a warning.
+__getattr__ = _moved.forwarder(__name__, {
+    "TABLE5_PROBLEMS": ("jaxmomentum.reproduce.paper", "TABLE5",
+                        lambda rows: {r.label: r.problem
+                                      for r in rows.values()}),
+    "TABLE5_BIASES": ("jaxmomentum.reproduce.paper", "TABLE5",
+                      lambda rows: {r.label: r.paper_biases
+                                    for r in rows.values()}),
+})

@@ -19,27 +19,24 @@ has the other orientation is transposed only when that is unambiguous.
 
 from __future__ import annotations
 
-import functools
-import gzip
-import math
 import os
-import zlib
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxmomentum._validation import check_int, check_scalar
+from jaxmomentum._validation import check_int
+from jaxmomentum.problems._file_formats import check_readable
+from jaxmomentum.problems._file_formats import DataFileError
+from jaxmomentum.problems._file_formats import read_idx
+from jaxmomentum.problems._file_formats import read_mat
 
 __all__ = [
     "AutoencoderData",
-    "DataFileError",
-    "read_idx",
+    "FASHION_MNIST_DIR",
     "load_mnist",
+    "load_fashion_mnist",
     "load_curves",
     "load_faces",
-    "synthetic_curves_standin",
 ]
 
 MNIST_HELP = (
@@ -63,34 +60,6 @@ _MNIST_IDX_NAMES = {
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte",
              "t10k-images.idx3-ubyte", "t10k-images.idx3-ubyte.gz"),
 }
-_IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"),
-               0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
-
-
-class DataFileError(ValueError):
-  """A data file exists but is corrupt, truncated or wrongly shaped."""
-
-
-def _check_readable(path: str, what: str) -> None:
-  """``DataFileError`` if ``path`` exists but cannot be read (not "missing")."""
-  folder = os.path.isdir(path)
-  if os.path.exists(path) and not os.access(
-      path, os.R_OK | (os.X_OK if folder else 0)):
-    kind = "folder" if folder else "file"
-    raise DataFileError(
-        f"{what}: the {kind} {path} exists but cannot be read (permission "
-        f"denied); fix its permissions (chmod u+r{'x' if folder else ''})")
-
-
-def _read_bytes(path: str, what: str) -> bytes:
-  _check_readable(path, what)
-  try:
-    with open(path, "rb") as f:
-      return f.read()
-  except OSError as err:
-    raise DataFileError(f"{what}: cannot read {path} ({err.strerror or err})"
-                        ) from err
 
 
 class AutoencoderData(NamedTuple):
@@ -99,71 +68,7 @@ class AutoencoderData(NamedTuple):
   test: np.ndarray
 
 
-# ----------------------------------------------------------------------- IDX
-
-
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-  """Reads an IDX file (LeCun's MNIST format), gzip-compressed or raw.
-
-  The header is two zero bytes, a type code (0x08 unsigned byte, 0x09 signed
-  byte, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64), the number of
-  dimensions, then each dimension as a big-endian uint32; the data follow
-  in C order. Compression is detected from the gzip magic bytes, not the
-  file name.
-
-  Args:
-    path: the file.
-
-  Returns:
-    The array in its stored dtype (native byte order) and shape.
-
-  Raises:
-    FileNotFoundError: no such file.
-    DataFileError: bad gzip stream, bad header or a size that does not match
-      the header.
-
-  Example:
-    >>> import numpy as np, tempfile, os
-    >>> from jaxmomentum.problems import read_idx
-    >>> path = os.path.join(tempfile.mkdtemp(), "x-idx1-ubyte")
-    >>> with open(path, "wb") as f:
-    ...   _ = f.write(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9]))
-    >>> read_idx(path).tolist()
-    [7, 8, 9]
-  """
-  path = os.fspath(path)
-  _check_readable(os.path.dirname(path) or ".", "IDX file")
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"IDX file {path} does not exist")
-  raw = _read_bytes(path, "IDX file")
-  if raw[:2] == b"\x1f\x8b":
-    try:
-      raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as err:
-      raise DataFileError(
-          f"{path}: corrupt gzip stream ({err}); download it again") from err
-  if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-    raise DataFileError(
-        f"{path}: not an IDX file (the header must start with two zero "
-        f"bytes; got {raw[:4]!r})")
-  code, ndim = raw[2], raw[3]
-  if code not in _IDX_DTYPES:
-    raise DataFileError(f"{path}: unknown IDX data type code {code:#04x}")
-  header = 4 + 4 * ndim
-  if ndim == 0 or len(raw) < header:
-    raise DataFileError(
-        f"{path}: IDX header declares {ndim} dimensions but the file has "
-        f"only {len(raw)} bytes")
-  shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
-  dtype = _IDX_DTYPES[code]
-  expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
-  if len(raw) - header != expected:
-    raise DataFileError(
-        f"{path}: IDX header says shape {shape} ({expected} data bytes) but "
-        f"the file holds {len(raw) - header} data bytes (truncated or "
-        "corrupt; download it again)")
-  data = np.frombuffer(raw, dtype, offset=header).reshape(shape)
-  return data.astype(dtype.newbyteorder("="))
+# --------------------------------------------------------------- MNIST
 
 
 def _mnist_images(array: np.ndarray, source: str, what: str) -> np.ndarray:
@@ -231,7 +136,7 @@ def load_mnist(path: str | os.PathLike) -> AutoencoderData:
     LeCun, Bottou, Bengio & Haffner (1998); Hinton & Salakhutdinov (2006).
   """
   path = os.path.expanduser(os.fspath(path))
-  _check_readable(path, "MNIST")
+  check_readable(path, "MNIST")
   if os.path.isfile(path):
     if not path.endswith(".npz"):
       raise ValueError(
@@ -311,86 +216,22 @@ def load_fashion_mnist(path: str | os.PathLike | None = None
             MNIST_HELP, FASHION_MNIST_HELP)) from err
 
 
-# ---------------------------------------------------------------- .mat files
+# ------------------------------------------------------ CURVES and FACES
 
 
 def _locate(path: str | os.PathLike, filename: str, dataset: str,
             help_text: str) -> str:
   path = os.path.expanduser(os.fspath(path))
-  _check_readable(path, dataset)
+  check_readable(path, dataset)
   if os.path.isfile(path):
     return path
   candidate = os.path.join(path, filename) if os.path.isdir(path) else path
-  _check_readable(candidate, dataset)
+  check_readable(candidate, dataset)
   if not os.path.isfile(candidate):
     raise FileNotFoundError(
         f"{dataset}: {filename} not found (looked for {candidate}). "
         f"{help_text}")
   return candidate
-
-
-def _read_mat(path: str, names: Sequence[str]) -> dict[str, np.ndarray]:
-  """The named variables of a .mat file, in MATLAB's orientation."""
-  try:
-    import scipy.io  # pylint: disable=g-import-not-at-top
-  except ImportError as err:
-    raise ImportError(
-        "reading .mat files needs scipy (and h5py for v7.3 files): "
-        "pip install 'jaxmomentum[data]'") from err
-  head = _read_bytes(path, "MATLAB file")[:8]
-  hdf5 = False
-  try:
-    import h5py  # pylint: disable=g-import-not-at-top
-    hdf5 = h5py.is_hdf5(path)
-  except ImportError:
-    h5py = None
-  if hdf5 or head[:4] == b"\x89HDF":
-    return _read_mat_hdf5(path, names, h5py)
-  try:
-    contents = scipy.io.loadmat(path, variable_names=list(names))
-  except NotImplementedError:  # MATLAB v7.3 without an HDF5 signature match
-    return _read_mat_hdf5(path, names, h5py)
-  except Exception as err:  # corrupt, truncated or not a .mat file
-    raise DataFileError(
-        f"{path}: not a readable MATLAB .mat file ({type(err).__name__}: "
-        f"{err}); download it again") from err
-  missing = [n for n in names if n not in contents]
-  if missing:
-    try:
-      present = sorted(v[0] for v in scipy.io.whosmat(path))
-    except Exception:  # pylint: disable=broad-except
-      present = "unknown"
-    raise DataFileError(
-        f"{path}: missing variable(s) {missing}; the file holds {present}")
-  return {n: contents[n] for n in names}
-
-
-def _read_mat_hdf5(path: str, names: Sequence[str], h5py) -> dict:
-  if h5py is None:
-    raise ImportError(
-        f"{path} is a MATLAB v7.3 (HDF5) file; reading it needs h5py: "
-        "pip install 'jaxmomentum[data]'")
-  try:
-    with h5py.File(path, "r") as f:
-      present = sorted(f.keys())
-      missing = [n for n in names if n not in present]
-      if missing:
-        raise DataFileError(
-            f"{path}: missing variable(s) {missing}; the file holds "
-            f"{present}")
-      out = {}
-      for n in names:
-        if not isinstance(f[n], h5py.Dataset):
-          raise DataFileError(f"{path}: variable {n!r} is not a numeric array")
-        # HDF5 stores MATLAB's column-major arrays with reversed axes.
-        out[n] = np.asarray(f[n][()]).T
-      return out
-  except DataFileError:
-    raise
-  except Exception as err:
-    raise DataFileError(
-        f"{path}: not a readable MATLAB v7.3 (HDF5) file "
-        f"({type(err).__name__}: {err}); download it again") from err
 
 
 def _cases_by_pixels(array: np.ndarray, pixels: int, path: str, name: str,
@@ -467,7 +308,7 @@ def load_curves(path: str | os.PathLike) -> AutoencoderData:
     Hinton & Salakhutdinov (2006); Martens (2010), Section 6.
   """
   path = _locate(path, "digs3pts_1.mat", "CURVES", CURVES_HELP)
-  v = _read_mat(path, ("bdata", "bdatatest"))
+  v = read_mat(path, ("bdata", "bdatatest"))
   arrays = [
       _unit_interval(_nonempty(
           _cases_by_pixels(v[n], 784, path, n, "[cases, 784]"), path, n),
@@ -513,7 +354,7 @@ def load_faces(path: str | os.PathLike, *, num_train: int = 103_500,
   num_test = check_int("num_test", num_test, 0)
   path = _locate(path, "newfaces_rot_single.mat", "FACES", FACES_HELP)
   name = "newfaces_single"
-  faces = _cases_by_pixels(_read_mat(path, (name,))[name], 625, path, name,
+  faces = _cases_by_pixels(read_mat(path, (name,))[name], 625, path, name,
                            "[625, cases]")
   total = faces.shape[0]
   if num_train + num_test > total:
@@ -524,78 +365,3 @@ def load_faces(path: str | os.PathLike, *, num_train: int = 103_500,
   if not np.all(np.isfinite(faces)):
     raise DataFileError(f"{path}: variable {name!r} holds NaN or inf")
   return AutoencoderData(faces[:num_train], faces[total - num_test:])
-
-
-# ------------------------------------------------------ synthetic stand-in
-
-
-@functools.partial(jax.jit, static_argnames=("num_images", "image_size",
-                                             "num_points", "chunk"))
-def _render_curves(key, num_images, image_size, num_points, width, margin,
-                   chunk):
-  anchors = jax.random.uniform(
-      key, (num_images, 3, 2), jnp.float32, margin, image_size - 1 - margin)
-  s = jnp.linspace(0.0, 1.0, num_points, dtype=jnp.float32)
-  # Quadratic Lagrange basis through the anchors at s = 0, 1/2, 1.
-  basis = jnp.stack([2 * (s - 0.5) * (s - 1), -4 * s * (s - 1),
-                     2 * s * (s - 0.5)], axis=-1)            # [S, 3]
-  pixel = jnp.arange(image_size, dtype=jnp.float32)
-  grid = jnp.stack(jnp.meshgrid(pixel, pixel, indexing="ij"), -1)
-  grid = grid.reshape(-1, 2)                            # [P, 2] (row, col)
-
-  def render(points):                                         # [3, 2]
-    curve = basis @ points                                    # [S, 2]
-    d2 = jnp.sum(jnp.square(grid[:, None, :] - curve[None]), -1)
-    return jnp.exp(-jnp.min(d2, axis=1) / (2 * width * width))
-
-  return jax.lax.map(render, anchors, batch_size=chunk)
-
-
-def synthetic_curves_standin(key: jax.Array, num_images: int, *,
-                             image_size: int = 28, num_points: int = 64,
-                             width: float = 0.8, margin: float = 2.0
-                             ) -> jax.Array:
-  r"""A synthetic stand-in for CURVES: smooth curves through three points.
-
-  Not the CURVES data set (whose generator is not public) and never to be
-  reported as it. Each image draws three points uniformly in
-  :math:`[m, S - 1 - m]^2` (pixel coordinates), passes the quadratic
-  :math:`c(s) = \sum_k \ell_k(s) p_k` through them (Lagrange basis at
-  :math:`s = 0, \tfrac12, 1`), samples it at ``num_points`` values of
-  :math:`s \in [0, 1]` and renders the stroke
-
-  .. math::
-
-    x_{ij} = \exp\!\left(-\frac{\min_s \lVert (i, j) - c(s) \rVert^2}
-    {2 w^2}\right) \in (0, 1].
-
-  Vectorised JAX, jit-compiled, images rendered in chunks of 64 to bound
-  memory.
-
-  Args:
-    key: a PRNG key.
-    num_images: number of images, >= 1.
-    image_size: side S >= 4 of the square image (28: 784 pixels).
-    num_points: samples along each curve, >= 2.
-    width: stroke width w > 0 in pixels.
-    margin: m >= 0, distance of the anchor points from the border
-      (2 m < S - 1).
-
-  Returns:
-    ``[num_images, image_size ** 2]`` float32 in [0, 1], rows in row-major
-    pixel order (like MNIST).
-
-  Example:
-    >>> import jax
-    >>> from jaxmomentum.problems import synthetic_curves_standin
-    >>> x = synthetic_curves_standin(jax.random.key(0), 16)
-    >>> x.shape, bool(x.min() >= 0), bool(x.max() <= 1)
-    ((16, 784), True, True)
-  """
-  num_images = check_int("num_images", num_images, 1)
-  image_size = check_int("image_size", image_size, 4)
-  num_points = check_int("num_points", num_points, 2)
-  check_scalar("width", width, 0.0, low_open=True)
-  check_scalar("margin", margin, 0.0, (image_size - 1) / 2, high_open=True)
-  return _render_curves(key, num_images, image_size, num_points,
-                        float(width), float(margin), min(num_images, 64))

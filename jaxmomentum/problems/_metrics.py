@@ -1,4 +1,6 @@
-r"""Masked losses and zero-one errors of the RNN problems.
+r"""Losses and errors of the problems: the masked ones of the RNN problems,
+and :class:`ScoredProblem`, what a training table asks of every problem
+(RNN or autoencoder): a ``loss`` and the ``error`` the paper reports.
 
 Every function takes ``outputs`` and ``targets`` of shape
 ``[batch, time, dim]`` and a ``mask`` of shape ``[batch, time]`` holding 1 at
@@ -35,6 +37,7 @@ import optax
 
 __all__ = [
     "LOSS_NORMALIZATIONS",
+    "ScoredProblem",
     "masked_mean",
     "masked_sequence_sum",
     "squared_error",
@@ -277,3 +280,26 @@ def argmax_error(logits: jax.Array, targets: jax.Array, mask: jax.Array
   _check_shapes("logits", logits, targets, mask)
   wrong = jnp.argmax(logits, axis=-1) != jnp.argmax(targets, axis=-1)
   return masked_mean(wrong, mask)
+
+
+class ScoredProblem:
+  """A problem's training objective and the error the paper reports.
+
+  Subclasses define ``loss(outputs, batch, **options)`` and
+  ``error(outputs, batch)``; :meth:`metrics` gives both, as the training
+  engine's ``eval_fn`` returns them. The RNN problems (error: zero-one) and
+  the autoencoders' reconstruction (error: squared error) are both
+  ``ScoredProblem``, so both tables evaluate through the same call.
+  """
+
+  def loss(self, outputs: jax.Array, batch, **options) -> jax.Array:
+    raise NotImplementedError
+
+  def error(self, outputs: jax.Array, batch) -> jax.Array:
+    raise NotImplementedError
+
+  def metrics(self, outputs: jax.Array, batch, **loss_options
+              ) -> dict[str, jax.Array]:
+    """``{"loss": loss(outputs, batch, **loss_options), "error": ...}``."""
+    return {"loss": self.loss(outputs, batch, **loss_options),
+            "error": self.error(outputs, batch)}

@@ -3,7 +3,7 @@
 Each Table 1 row trains the sparse-initialized autoencoder of Section 3 with
 μ_t from Eq. 5 (capped at μ_max, reduced to 0.9 for the final updates as in
 Table 2), at every learning rate of the protocol and every seed, as one grid
-per (problem, momentum type). Per column the learning rate with the lowest
+per (problem, method). Per column the learning rate with the lowest
 final training objective wins; its squared error (sum over output
 dimensions, mean over training cases) is reported over seeds.
 
@@ -13,117 +13,52 @@ dimensions, mean over training cases) is reported over seeds.
 * Table 3 trains NAG at μ_max = 0.999 on the CURVES row over the SI scales
   (a grid over ``init_scale`` and the learning rate).
 
-Data: MNIST, CURVES and FACES from the files a user supplies
-(``--data-dir``); a missing file skips its row with a message saying where
-it was looked for and how to get it. The synthetic curves stand-in is used
-for the CURVES row only when asked for, and then labelled as such.
+The rows' data: :mod:`._datasets` (a missing file skips its row with a
+message); cells, writers and figures: :mod:`._cells`, :mod:`._writers`,
+:mod:`._plots`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 from pathlib import Path
 from typing import Callable, Optional
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxmomentum import problems as problems_lib
 from jaxmomentum import schedules
 from jaxmomentum import training
-from jaxmomentum.models import AUTOENCODER_ARCHITECTURES
 from jaxmomentum.models import DeepAutoencoder
+from jaxmomentum.reproduce import _cells
 from jaxmomentum.reproduce import _hf_tables
-from jaxmomentum.reproduce import _momentum_types
-from jaxmomentum.reproduce import _report
+from jaxmomentum.reproduce import _methods
+from jaxmomentum.reproduce import _plots
+from jaxmomentum.reproduce import _writers
+from jaxmomentum.reproduce._datasets import ARCHITECTURES
+from jaxmomentum.reproduce._datasets import Dataset
+from jaxmomentum.reproduce._datasets import load_datasets
+from jaxmomentum.reproduce._datasets import row_notes
+from jaxmomentum.reproduce._datasets import STANDIN_LABEL
 from jaxmomentum.reproduce._protocols import AutoencoderProtocol
-
-_ARCHITECTURES = {a.name: a for a in AUTOENCODER_ARCHITECTURES}
-# Fashion-MNIST (a real-data row of ours) runs the MNIST architecture.
-_ARCHITECTURES["fashion"] = _ARCHITECTURES["mnist"]
-_LOADERS = {"curves": problems_lib.load_curves,
-            "mnist": problems_lib.load_mnist,
-            "faces": problems_lib.load_faces,
-            "fashion": problems_lib.load_fashion_mnist}
-_LABELS = {"fashion": "Fashion-MNIST"}
-STANDIN_LABEL = "synthetic curves stand-in (not CURVES)"
-
-
-class DataUnavailable(Exception):
-  """A row's data set cannot be had: the message says why and what to do."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Dataset:
-  """The training cases of one row and what they are."""
-
-  problem: str
-  train: np.ndarray
-  label: str
-
-  @property
-  def is_standin(self) -> bool:
-    return self.label == STANDIN_LABEL
-
-
-@functools.lru_cache(maxsize=2)
-def _standin(num_images: int) -> np.ndarray:
-  """The stand-in images, made once per process (Tables 1-3 share them)."""
-  images = problems_lib.synthetic_curves_standin(jax.random.key(20130617),
-                                                 num_images)
-  images = np.asarray(images)
-  images.setflags(write=False)
-  return images
-
-
-def load_dataset(problem: str, data_dir: Optional[str], *,
-                 synthetic_curves: bool, protocol: AutoencoderProtocol
-                 ) -> Dataset:
-  """The training cases of a Table 1 row, or :class:`DataUnavailable`."""
-  if problem == "curves" and synthetic_curves:
-    return Dataset(problem, _standin(protocol.num_train_standin),
-                   STANDIN_LABEL)
-  if problem == "fashion":
-    # --data-dir/fashion-mnist if it is there, else Debian's package path.
-    local = None if data_dir is None else Path(data_dir) / "fashion-mnist"
-    data_dir = str(local) if local is not None and local.is_dir() else None
-    try:
-      data = problems_lib.load_fashion_mnist(data_dir)
-    except FileNotFoundError as err:
-      raise DataUnavailable(f"fashion: {err}") from err
-    return Dataset(problem, np.asarray(data.train), _LABELS[problem])
-  if data_dir is None:
-    hint = (" (or --synthetic-curves for the labelled stand-in)"
-            if problem == "curves" else "")
-    raise DataUnavailable(
-        f"{problem}: no --data-dir given; point it at the directory holding "
-        f"the {problem.upper()} files{hint}")
-  try:
-    data = _LOADERS[problem](data_dir)
-  except FileNotFoundError as err:
-    raise DataUnavailable(str(err)) from err
-  return Dataset(problem, np.asarray(data.train), problem.upper())
 
 
 def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
-                             momentum: str, *, mu_max: Optional[float] = None,
+                             method: str, *, mu_max: Optional[float] = None,
                              grid_init_scale: bool = False
                              ) -> training.Trainer:
   """The trainer of one row: a grid over (μ_max, ε) or (init_scale, ε).
 
-  The objective is the cross-entropy of the logistic output (CURVES,
-  MNIST) or the squared error of the linear output (FACES), summed over
-  output dimensions and averaged over the minibatch; the reported ``error``
-  is the squared error of the reconstruction, summed over dimensions and
-  averaged over cases. ``mu_max`` fixes μ_max (Table 3); else it is a grid
-  hyperparameter. ``grid_init_scale`` makes the SI scale one too.
+  The objective and the reported ``error`` are the architecture's
+  :func:`jaxmomentum.problems.reconstruction` (cross-entropy of a logistic
+  output or squared error of a linear one; the reconstruction's squared
+  error), as the RNN tables' are their problem's. ``mu_max`` fixes μ_max
+  (Table 3); else it is a grid hyperparameter. ``grid_init_scale`` makes
+  the SI scale one too.
   """
-  architecture = _ARCHITECTURES[dataset.problem]
-  logistic = architecture.output == "logistic"
+  architecture = ARCHITECTURES[dataset.problem]
+  problem = problems_lib.reconstruction(architecture.output)
   data = jnp.asarray(dataset.train, jnp.float32)
   dummy = jnp.zeros((1, architecture.input_dim), jnp.float32)
 
@@ -133,21 +68,14 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
   def init_fn(key, init_scale=1.0):
     return model(init_scale).init(key, dummy)
 
-  def objective(out, x):
-    if logistic:
-      return jnp.mean(jnp.sum(optax.sigmoid_binary_cross_entropy(out, x), -1))
-    return jnp.mean(jnp.sum((out - x) ** 2, -1))
 
   def loss_fn(params, x):
-    return objective(model().apply(params, x, logits=True), x)
+    return problem.loss(model().apply(params, x, logits=True), x)
 
   def eval_fn(params, x):
-    out = model().apply(params, x, logits=True)
-    recon = jax.nn.sigmoid(out) if logistic else out
-    return {"loss": objective(out, x),
-            "error": jnp.mean(jnp.sum((recon - x) ** 2, -1))}
+    return problem.metrics(model().apply(params, x, logits=True), x)
 
-  optimizer = _momentum_types.optimizer(momentum)
+  optimizer = _methods.optimizer(method)
 
   def momentum_schedule(mu):
     return schedules.low_momentum_finetuning(
@@ -166,8 +94,7 @@ def make_autoencoder_trainer(dataset: Dataset, protocol: AutoencoderProtocol,
       protocol.train_config(), init_fn, loss_fn,
       problems_lib.sample_minibatch,  # data: an argument, not a constant
       optimizer_factory,
-      eval_fn=eval_fn, params_for_eval=_momentum_types.params_for_eval(
-          momentum),
+      eval_fn=eval_fn, params_for_eval=_methods.params_for_eval(method),
       init_hparams=("init_scale",) if grid_init_scale else (), data=data)
 
 
@@ -186,13 +113,13 @@ def run_table1_grids(dataset: Dataset, protocol: AutoencoderProtocol,
                      checkpoint_every_s: float = 30.0, log=print
                      ) -> dict[str, training.GridResult]:
   """The NAG and CM grids of one Table 1 row (resumed from ``out_dir``)."""
-  return _momentum_types.run_momentum_grids(
+  return _methods.run_method_grids(
       f"Table 1, {dataset.label}",
-      lambda momentum: make_autoencoder_trainer(dataset, protocol, momentum),
+      lambda method: make_autoencoder_trainer(dataset, protocol, method),
       "mu_max", protocol.mu_maxes, protocol,
-      lambda momentum: (out_dir / "checkpoints" / "table1" /
-                        f"{dataset.problem}-{momentum}"),
-      lambda momentum: _tag(protocol, dataset, table="1", momentum=momentum),
+      out_dir / "checkpoints" / "table1" / dataset.problem,
+      # "momentum": the tag's key for the method, as in existing checkpoints.
+      lambda method: _tag(protocol, dataset, table="1", momentum=method),
       progress=progress, checkpoint_every_s=checkpoint_every_s, log=log)
 
 
@@ -201,16 +128,16 @@ def _data_note(dataset: Dataset) -> str:
 
 
 def table1_cells(dataset: Dataset, results: dict[str, training.GridResult]
-                 ) -> tuple[list[_report.Cell], dict]:
-  return _report.momentum_columns(results, "1", dataset.problem, "mu_max",
+                 ) -> tuple[list[_cells.Cell], dict]:
+  return _cells.momentum_columns(results, "1", dataset.problem, "mu_max",
                                   note=_data_note(dataset))
 
 
 def table2_cells(dataset: Dataset, result: training.GridResult,
-                 protocol: AutoencoderProtocol) -> list[_report.Cell]:
+                 protocol: AutoencoderProtocol) -> list[_cells.Cell]:
   """Before and after low-momentum finetuning, at the best NAG column."""
   row = dataset.problem
-  unit = _report.unit_of("2", row)
+  unit = _cells.unit_of("2", row)
   summary = training.summarize(result, objective="loss",
                                select="learning_rate", report=("error",))
   candidates = [c for c in summary.rows if float(c.column["mu_max"]) > 0]
@@ -232,8 +159,8 @@ def table2_cells(dataset: Dataset, result: training.GridResult,
     note = f"NAG μ_max={float(best.column['mu_max']):g}, update {step:,}"
     if dataset.is_standin:
       note += f"; {_data_note(dataset)}"
-    cells.append(_report.Cell(
-        "2", row, key, stats, _report.paper_value("2", row, key), unit,
+    cells.append(_cells.Cell(
+        "2", row, key, stats, _cells.paper_value("2", row, key), unit,
         learning_rate=float(best.best["learning_rate"]), note=note))
   return cells
 
@@ -260,16 +187,16 @@ def run_table3_grid(dataset: Dataset, protocol: AutoencoderProtocol,
 
 
 def table3_cells(dataset: Dataset, result: training.GridResult
-                 ) -> list[_report.Cell]:
+                 ) -> list[_cells.Cell]:
   summary = training.summarize(result, objective="loss",
                                select="learning_rate", report=("error",))
   cells = []
   for col in summary.rows:
     key = f"{float(col.column['init_scale']):g}"
-    cells.append(_report.Cell(
+    cells.append(_cells.Cell(
         "3", "curves", key, col.report["error"],
-        _report.paper_value("3", "curves", key),
-        _report.unit_of("3", "curves"),
+        _cells.paper_value("3", "curves", key),
+        _cells.unit_of("3", "curves"),
         learning_rate=float(col.best["learning_rate"]),
         note=_data_note(dataset)))
   return cells
@@ -277,65 +204,10 @@ def table3_cells(dataset: Dataset, result: training.GridResult
 
 def _plot_table1(path: Path, dataset: Dataset, results, selected
                  ) -> Optional[Path]:
-  return _report.plot_curves(
-      path, _report.momentum_panels(results, selected, "μ_max", "SGD"),
+  return _plots.plot_curves(
+      path, _plots.momentum_panels(results, selected, "μ_max", "SGD"),
       "squared error",
       f"Table 1, {dataset.label}: mean and min-max over seeds")
-
-
-def _plot_table2(path: Path, cells: list[_report.Cell]) -> Optional[Path]:
-  plt = _report.pyplot()
-  rows = list(dict.fromkeys(c.row for c in cells))
-  if plt is None or not rows:
-    return None
-  fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(rows), 3.2))
-  width = 0.2
-  for i, row in enumerate(rows):
-    by_col = {c.column: c for c in cells if c.row == row}
-    for j, (col, color) in enumerate((("before", "C1"), ("after", "C0"))):
-      cell = by_col.get(col)
-      if cell is None or cell.ours is None:
-        continue
-      ax.bar(i + (j - 0.5) * width * 2, cell.ours.mean, width * 1.8,
-             yerr=cell.ours.std, color=color,
-             label=f"ours, {col}" if i == 0 else None)
-      if cell.paper is not None:
-        ax.plot(i + (j - 0.5) * width * 2, cell.paper, "k_", markersize=14,
-                label=f"paper, {col}" if i == 0 and j == 0 else None)
-  ax.set_xticks(range(len(rows)), rows)
-  ax.set_ylabel("squared error")
-  ax.set_title("Table 2: before / after low-momentum finetuning (NAG)",
-               fontsize=9)
-  ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
-
-
-def _plot_table3(path: Path, cells: list[_report.Cell], label: str
-                 ) -> Optional[Path]:
-  plt = _report.pyplot()
-  if plt is None or not cells:
-    return None
-  scales = [float(c.column) for c in cells]
-  fig, ax = plt.subplots(figsize=(4.6, 3.2))
-  ours = [c.ours.mean if c.ours is not None else np.nan for c in cells]
-  spread = [c.ours.std if c.ours is not None else 0.0 for c in cells]
-  ax.errorbar(scales, ours, yerr=spread, fmt="o-", label=f"ours ({label})")
-  paper = [(s, c.paper) for s, c in zip(scales, cells) if c.paper is not None]
-  if paper:
-    ax.plot(*zip(*paper), "ks--", label="paper (CURVES)")
-  ax.set_xscale("log", base=2)
-  ax.set_yscale("log")
-  ax.set_xlabel("SI scale multiplier")
-  ax.set_ylabel("squared error")
-  ax.set_title("Table 3: error vs sparse-init scale", fontsize=9)
-  ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
 
 
 def _notes(protocol: AutoencoderProtocol, skipped: list[str],
@@ -357,19 +229,6 @@ def _notes(protocol: AutoencoderProtocol, skipped: list[str],
   return notes
 
 
-def _datasets(protocol, data_dir, synthetic_curves, problems, log):
-  datasets, skipped = [], []
-  for problem in problems:
-    try:
-      datasets.append(load_dataset(problem, data_dir,
-                                   synthetic_curves=synthetic_curves,
-                                   protocol=protocol))
-    except DataUnavailable as err:
-      _report.print_skip(str(err), log)
-      skipped.append(str(err))
-  return datasets, skipped
-
-
 def reproduce_table1(protocol: AutoencoderProtocol, out_dir: Path, *,
                      data_dir: Optional[str] = None,
                      synthetic_curves: bool = False, progress: bool = True,
@@ -384,7 +243,7 @@ def reproduce_table1(protocol: AutoencoderProtocol, out_dir: Path, *,
   labelled ours (not checkpointed).
   """
   out_dir = Path(out_dir)
-  datasets, skipped = _datasets(protocol, data_dir, synthetic_curves,
+  datasets, skipped = load_datasets(protocol, data_dir, synthetic_curves,
                                 protocol.problems, log)
   hf_protocol = _hf_tables.hf_protocol_for(protocol)
   cells, t2_cells, runs, figures = [], [], [], []
@@ -399,23 +258,23 @@ def reproduce_table1(protocol: AutoencoderProtocol, out_dir: Path, *,
                                       log=log))
     if "nag" in results:
       t2_cells += table2_cells(dataset, results["nag"], protocol)
-    for momentum, result in results.items():
-      runs.append(_report.result_json(result, problem=dataset.problem,
-                                      data=dataset.label, momentum=momentum))
+    for method, result in results.items():
+      runs.append(_writers.result_json(result, problem=dataset.problem,
+                                      data=dataset.label, method=method))
     out_dir.mkdir(parents=True, exist_ok=True)
     figure = _plot_table1(out_dir / f"table1_{dataset.problem}_curves.png",
                           dataset, results, selected)
     figures += [figure] if figure else []
-  cells = _report.with_paper_cells(cells, "1", _row_notes(skipped))
+  cells = _cells.with_paper_cells(cells, "1", row_notes(skipped))
   notes = _notes(protocol, skipped, datasets)
   if hf_protocol is not None and datasets:
     notes.append(f"HF* column, ours: {hf_protocol.describe()}")
-  table, paths = _report.write_outputs(
+  table, paths = _writers.write_outputs(
       out_dir, "table1", "Table 1: autoencoder squared errors (ours / paper)",
       cells, protocol, notes, runs)
   if with_table2:
-    t2_cells = _report.with_paper_cells(t2_cells, "2", _row_notes(skipped))
-    t2_table, t2_paths = _report.write_outputs(
+    t2_cells = _cells.with_paper_cells(t2_cells, "2", row_notes(skipped))
+    t2_table, t2_paths = _writers.write_outputs(
         out_dir, "table2",
         "Table 2: NAG before / after low-momentum finetuning (ours / paper)",
         t2_cells, protocol, notes + [
@@ -423,15 +282,10 @@ def reproduce_table1(protocol: AutoencoderProtocol, out_dir: Path, *,
             f", when μ drops to 0.9 for the final {protocol.finetune_steps:,} "
             "updates; after: at the end; the column is the best NAG μ_max "
             "(Table 1's selection)."], [])
-    figure = _plot_table2(out_dir / "table2_finetuning.png", t2_cells)
+    figure = _plots.plot_table2(out_dir / "table2_finetuning.png", t2_cells)
     table += "\n" + t2_table
     paths += t2_paths + ([figure] if figure else [])
   return table, paths + figures
-
-
-def _row_notes(skipped: list[str]) -> dict:
-  """"no data" for the rows whose data set was missing."""
-  return {s.split(":")[0].lower(): "no data" for s in skipped}
 
 
 def reproduce_table2(protocol: AutoencoderProtocol, out_dir: Path, **kwargs
@@ -450,21 +304,21 @@ def reproduce_table3(protocol: AutoencoderProtocol, out_dir: Path, *,
                      ) -> tuple[str, list[Path]]:
   """Table 3: error vs SI scale on the CURVES row (NAG, μ_max = 0.999)."""
   out_dir = Path(out_dir)
-  datasets, skipped = _datasets(protocol, data_dir, synthetic_curves,
+  datasets, skipped = load_datasets(protocol, data_dir, synthetic_curves,
                                 ("curves",), log)
   cells, runs, figures = [], [], []
   for dataset in datasets:
     result = run_table3_grid(dataset, protocol, out_dir, progress=progress,
                              checkpoint_every_s=checkpoint_every_s, log=log)
     cells += table3_cells(dataset, result)
-    runs.append(_report.result_json(result, problem=dataset.problem,
-                                    data=dataset.label, momentum="nag"))
+    runs.append(_writers.result_json(result, problem=dataset.problem,
+                                    data=dataset.label, method="nag"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    figure = _plot_table3(out_dir / "table3_si_scale.png", cells,
+    figure = _plots.plot_table3(out_dir / "table3_si_scale.png", cells,
                           dataset.label)
     figures += [figure] if figure else []
-  cells = _report.with_paper_cells(cells, "3", _row_notes(skipped))
-  table, paths = _report.write_outputs(
+  cells = _cells.with_paper_cells(cells, "3", row_notes(skipped))
+  table, paths = _writers.write_outputs(
       out_dir, "table3", "Table 3: squared error vs SI scale (ours / paper)",
       cells, protocol, _notes(protocol, skipped, datasets) + [
           f"NAG with μ_max = {protocol.table3_mu_max:g}; the best learning "

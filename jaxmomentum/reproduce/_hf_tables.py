@@ -22,15 +22,13 @@ import numpy as np
 import optax
 
 import jaxmomentum
-from jaxmomentum import curvature
+from jaxmomentum import problems
 from jaxmomentum import training
 from jaxmomentum._validation import check_int, check_range
-from jaxmomentum.models import AUTOENCODER_ARCHITECTURES
 from jaxmomentum.models import AutoencoderArchitecture
 from jaxmomentum.models import DeepAutoencoder
-from jaxmomentum.reproduce import _report
-
-_ARCHITECTURES = {a.name: a for a in AUTOENCODER_ARCHITECTURES}
+from jaxmomentum.reproduce import _cells
+from jaxmomentum.reproduce import paper
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,18 +103,16 @@ def train_hf(data: np.ndarray, architecture: AutoencoderArchitecture,
                      else data[:protocol.max_cases], jnp.float32)
   chunk = data.shape[0] // protocol.num_chunks
   data = data[:chunk * protocol.num_chunks]
-  logistic = architecture.output == "logistic"
   model = DeepAutoencoder(architecture)
-  loss = (curvature.sigmoid_cross_entropy() if logistic
-          else curvature.squared_error())
+  # The momentum tables' objective and error, with HF's closed-form curvature.
+  problem = problems.reconstruction(architecture.output)
+  loss = problem.matching_loss()
 
   def outputs_fn(params, x):
     return model.apply(params, x, logits=True)
 
   def error(params):
-    out = outputs_fn(params, data)
-    recon = jax.nn.sigmoid(out) if logistic else out
-    return jnp.mean(jnp.sum((recon - data) ** 2, -1))
+    return problem.error(outputs_fn(params, data), data)
 
   hf = jaxmomentum.hessian_free(
       outputs_fn, loss, initial_damping=protocol.initial_damping,
@@ -147,9 +143,9 @@ def train_hf(data: np.ndarray, architecture: AutoencoderArchitecture,
 
 def hf_cell(problem: str, data: np.ndarray, protocol: HFProtocol, *,
             note: str = "", architecture: Optional[AutoencoderArchitecture]
-            = None, log: Callable[[str], None] = print) -> _report.Cell:
+            = None, log: Callable[[str], None] = print) -> _cells.Cell:
   """Our HF figure for a Table 1 row, in the paper's ``HF*`` cell."""
-  architecture = architecture or _ARCHITECTURES[problem]
+  architecture = architecture or paper.TABLE1_ARCHITECTURES[problem]
   log(f"Table 1, {problem}: {protocol.describe()}")
   final, _, seconds = train_hf(data, architecture, protocol)
   log(f"  HF done in {seconds:.0f} s: error {final.tolist()}")
@@ -160,6 +156,6 @@ def hf_cell(problem: str, data: np.ndarray, protocol: HFProtocol, *,
               f"≤{protocol.cg_max_iters} CG")
   if note:
     label += f"; {note}"
-  return _report.Cell("1", problem, "HF*", stats,
-                      _report.paper_value("1", problem, "HF*"),
-                      _report.unit_of("1", problem), note=label)
+  return _cells.Cell("1", problem, "HF*", stats,
+                      _cells.paper_value("1", problem, "HF*"),
+                      _cells.unit_of("1", problem), note=label)

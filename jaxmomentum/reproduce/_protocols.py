@@ -18,18 +18,17 @@ from typing import Any, ClassVar, Optional
 
 from jaxmomentum._validation import check_int
 from jaxmomentum._validation import check_range
+from jaxmomentum.problems import LOSS_NORMALIZATIONS
+from jaxmomentum.reproduce import paper
+from jaxmomentum.reproduce.paper import OUTPUT_BIASES
 
-# Table 5's rows, by short command-line name.
-RNN_PROBLEMS = {"add": "add T=80", "mul": "mul T=80",
-                "mem5": "mem-5 T=200", "mem20": "mem-20 T=80"}
+# Table 5's rows, by key (paper.TABLE5).
+RNN_PROBLEMS = tuple(paper.TABLE5)
 # Table 1's rows.
-AUTOENCODER_PROBLEMS = ("curves", "mnist", "faces")
+AUTOENCODER_PROBLEMS = tuple(paper.TABLE1_ARCHITECTURES)
 # Real-data rows of our own (not in the paper), run only when named:
 # Fashion-MNIST on the MNIST architecture.
 EXTRA_AUTOENCODER_PROBLEMS = ("fashion",)
-# RNNProtocol's choices (problems.LOSS_NORMALIZATIONS, without importing jax).
-LOSS_NORMALIZATIONS = ("step_mean", "sequence_sum")
-OUTPUT_BIASES = ("mean", "zero")
 
 
 def _check_values(name: str, values, low: float, high: float, *,
@@ -101,11 +100,11 @@ class _Protocol:
 
   def differences(self) -> list[str]:
     """How this protocol differs from the paper's, one line each."""
-    paper = PROTOCOLS["paper"][0 if isinstance(self, RNNProtocol) else 1]
+    theirs = PROTOCOLS["paper"][0 if isinstance(self, RNNProtocol) else 1]
     return [f"{label}: {_fmt(getattr(self, field))} (paper: "
-            f"{_fmt(getattr(paper, field))})"
+            f"{_fmt(getattr(theirs, field))})"
             for field, label in self._LABELS.items()
-            if getattr(self, field) != getattr(paper, field)]
+            if getattr(self, field) != getattr(theirs, field)]
 
   _LABELS: ClassVar[dict] = {}
 
@@ -127,7 +126,7 @@ class RNNProtocol(_Protocol):
       one column, run with NAG (the two differ only during the warm-up).
     warmup_steps: updates at ``warmup_momentum`` before μ0 (1,000).
     warmup_momentum: 0.9.
-    problems: Table 5 rows to run, short names (:data:`RNN_PROBLEMS`).
+    problems: Table 5 rows to run, by key (:data:`RNN_PROBLEMS`).
     hidden_size: tanh units (100).
     unroll: time steps per iteration of the RNN's time loops (1); a speed
       knob (:class:`jaxmomentum.models.RNN`), not part of the protocol's
@@ -143,7 +142,7 @@ class RNNProtocol(_Protocol):
       1/2 for squared error, mean over sequences; T = 80 times larger
       gradients for mem-20, half for add). The paper does not say.
     input_scale: std of the input-to-hidden weights; ``None`` (default) is
-      Table 4's value for each problem (0.001 add/mul, 0.1 memorization).
+      Table 4's value for each row (``paper.TABLE5[key].input_scale``).
     output_bias: ``"mean"`` (default, Table 4: "average of outputs": the
       target mean, 0 for centered targets, log class frequencies for softmax)
       or ``"zero"``.
@@ -154,7 +153,7 @@ class RNNProtocol(_Protocol):
   mu0s: tuple[float, ...] = (0.0, 0.9, 0.98, 0.995)
   warmup_steps: int = 1000
   warmup_momentum: float = 0.9
-  problems: tuple[str, ...] = tuple(RNN_PROBLEMS)
+  problems: tuple[str, ...] = RNN_PROBLEMS
   hidden_size: int = 100
   unroll: int = 1
   loss_normalization: str = "step_mean"
@@ -180,7 +179,7 @@ class RNNProtocol(_Protocol):
     check_int("hidden_size", self.hidden_size, 1)
     check_int("unroll", self.unroll, 1)
     object.__setattr__(self, "problems", _check_problems(
-        self.problems, tuple(RNN_PROBLEMS)))
+        self.problems, RNN_PROBLEMS))
     if self.loss_normalization not in LOSS_NORMALIZATIONS:
       raise ValueError(f"loss_normalization must be one of "
                        f"{LOSS_NORMALIZATIONS}, got {self.loss_normalization!r}")

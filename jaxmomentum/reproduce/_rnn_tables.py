@@ -1,10 +1,11 @@
 """Table 5: the RNN long-term-dependency problems with NAG and CM.
 
-For each problem, momentum type and μ0, the RNN of Section 4 (100 tanh
+For each problem (a row of :data:`jaxmomentum.reproduce.paper.TABLE5`),
+method (NAG or CM) and μ0, the RNN of Section 4 (100 tanh
 units, Table 4 initialization, centered inputs and targets) is trained with
 μ = 0.9 for the warm-up, then μ0, at every learning rate of the protocol and
 every seed, as one grid per problem (NAG and CM runs side by side in one
-compiled program, the momentum type a per-run switch) through
+compiled program, the method a per-run switch) through
 :func:`jaxmomentum.training.run_grid`; with several accelerators and
 problems, the problems' grids run concurrently on disjoint sets of devices.
 Per column the learning rate with the lowest final training loss (mean over
@@ -17,50 +18,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import threading
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, Union
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxmomentum import initializers
-from jaxmomentum import problems as problems_lib
 from jaxmomentum import schedules
 from jaxmomentum import training
 from jaxmomentum.models import RNN
-from jaxmomentum.reproduce import _momentum_types
-from jaxmomentum.reproduce import _report
+from jaxmomentum.reproduce import _cells
+from jaxmomentum.reproduce import _methods
+from jaxmomentum.reproduce import _plots
 from jaxmomentum.reproduce import _rnn_traces
-from jaxmomentum.reproduce._protocols import RNN_PROBLEMS
+from jaxmomentum.reproduce import _writers
+from jaxmomentum.reproduce import paper
 from jaxmomentum.reproduce._protocols import RNNProtocol
 
-# Table 5's row keys in _paper_values, by short name.
-PAPER_ROWS = {"add": "add80", "mul": "mul80", "mem5": "mem5_200",
-              "mem20": "mem20_80"}
-
-
-def _percent(short_name: str) -> float:
-  """The paper prints the memorization rows in percent of time steps."""
-  return 100.0 if short_name.startswith("mem") else 1.0
-
-
-def output_bias(problem, kind: str = "mean", centered: bool = True
-                ) -> np.ndarray:
-  """Table 4's "average of outputs" (``kind="mean"``), or zeros.
-
-  Squared-error problems trained on centered targets have average target 0;
-  uncentered, the bias is the target mean. For the softmax problems it is
-  ``log`` of the class frequencies, so that the initial prediction is the
-  average one-hot target.
-  """
-  if kind == "zero":
-    return np.zeros(problem.out_dim, np.float32)
-  if problem.output_kind == "linear":
-    if centered:
-      return np.zeros(problem.out_dim, np.float32)
-    return np.asarray(problem.target_mean, np.float32).reshape(
-        problem.out_dim)
-  return np.log(np.asarray(problem.target_mean, np.float32))
+RowLike = Union[str, paper.Table5Row]
 
 
 class RNNTask(NamedTuple):
@@ -71,9 +45,14 @@ class RNNTask(NamedTuple):
   eval_fn: Callable
 
 
-def rnn_task(problem, protocol: RNNProtocol, *,
+def rnn_task(row: RowLike, protocol: RNNProtocol, *,
              unroll: Optional[int] = None, traces: bool = False) -> RNNTask:
-  """The model, data, loss and metrics of ``problem`` (Section 4, Table 4).
+  """The model, data, loss and metrics of a row of Table 5 (Section 4,
+  Table 4).
+
+  ``row``: a key of :data:`jaxmomentum.reproduce.paper.TABLE5` or a
+  :class:`~jaxmomentum.reproduce.paper.Table5Row` (e.g. one with another
+  problem, ``dataclasses.replace(paper.TABLE5["add"], problem=...)``).
 
   ``unroll``: time steps per iteration of the RNN's loops (default
   ``protocol.unroll``); a speed knob, the numbers stay the same up to float
@@ -81,24 +60,27 @@ def rnn_task(problem, protocol: RNNProtocol, *,
   :mod:`jaxmomentum.reproduce._rnn_traces` (spectral radius, saturation,
   gradient reaching the information steps, answer sensitivity).
   """
-  bias = output_bias(problem, protocol.output_bias, protocol.center)
-  input_scale = (problem.input_scale if protocol.input_scale is None
+  row = paper.table5_row(row)
+  problem = row.problem
+  bias = paper.table4_output_bias(problem, protocol.output_bias,
+                                  protocol.center)
+  input_scale = (row.input_scale if protocol.input_scale is None
                  else protocol.input_scale)
   model = RNN(
       output_size=problem.out_dim, hidden_size=protocol.hidden_size,
       head="linear" if problem.output_kind == "linear" else "softmax",
-      init_recipe=initializers.table4_rnn_init(
+      init_recipe=paper.table4_rnn_init(
           input_scale, output_bias=jnp.asarray(bias)),
       unroll=protocol.unroll if unroll is None else unroll)
   dummy = jnp.zeros((1, problem.max_length, problem.in_dim), jnp.float32)
   normalization = protocol.loss_normalization
 
-  def init_fn(key):
-    return model.init(key, dummy)
+  def init_fn(rng):
+    return model.init(rng, dummy)
 
-  def sample_fn(key, batch_size, data):  # no data: generated on device
+  def sample_fn(rng, batch_size, data):  # no data: generated on device
     del data
-    batch = problem.sample(key, batch_size)
+    batch = problem.sample(rng, batch_size)
     return problem.centered(batch) if protocol.center else batch
 
   def loss_fn(params, batch):
@@ -106,10 +88,8 @@ def rnn_task(problem, protocol: RNNProtocol, *,
                         normalization=normalization)
 
   def eval_fn(params, batch):
-    outputs = model.apply(params, batch.inputs)
-    metrics = {"loss": problem.loss(outputs, batch,
-                                    normalization=normalization),
-               "error": problem.zero_one(outputs, batch)}
+    metrics = problem.metrics(model.apply(params, batch.inputs), batch,
+                              normalization=normalization)
     if traces:
       metrics.update(_rnn_traces.communication_traces(
           model, problem, params, batch, normalization=normalization))
@@ -118,18 +98,19 @@ def rnn_task(problem, protocol: RNNProtocol, *,
   return RNNTask(init_fn, sample_fn, loss_fn, eval_fn)
 
 
-def make_rnn_trainer(problem, protocol: RNNProtocol, momentum: str, *,
+def make_rnn_trainer(row: RowLike, protocol: RNNProtocol, method: str, *,
                      unroll: Optional[int] = None, traces: bool = False
                      ) -> training.Trainer:
-  """The trainer of one problem's grid over (μ0, ε).
+  """The trainer of a Table 5 row's grid over (μ0, ε) (``row``: as in
+  :func:`rnn_task`).
 
-  ``momentum``: ``"nag"``, ``"cm"``, or ``"nag+cm"`` (both in one program:
+  ``method``: ``"nag"``, ``"cm"``, or ``"nag+cm"`` (both in one program:
   the grid then also has a ``nesterov`` hyperparameter, 1 for NAG runs, 0
   for CM runs). ``unroll``, ``traces``: as in :func:`rnn_task`.
   """
-  init_fn, sample_fn, loss_fn, eval_fn = rnn_task(problem, protocol,
+  optimizer = _methods.optimizer(method)
+  init_fn, sample_fn, loss_fn, eval_fn = rnn_task(row, protocol,
                                                   unroll=unroll, traces=traces)
-  optimizer = _momentum_types.optimizer(momentum)
 
   def optimizer_factory(learning_rate, mu0, **switch):  # switch: nesterov
     return optimizer(learning_rate, schedules.rnn_warmup_schedule(
@@ -137,11 +118,13 @@ def make_rnn_trainer(problem, protocol: RNNProtocol, momentum: str, *,
 
   return training.make_train(
       protocol.train_config(), init_fn, loss_fn, sample_fn, optimizer_factory,
-      eval_fn=eval_fn, params_for_eval=_momentum_types.params_for_eval(
-          momentum))
+      eval_fn=eval_fn, params_for_eval=_methods.params_for_eval(method))
 
 
-def _tag(protocol: RNNProtocol, problem, momentum: str) -> str:
+def _tag(protocol: RNNProtocol, row: RowLike, method: str) -> str:
+  """The run tag in the checkpoints' fingerprint: byte-identical to the
+  tags of existing checkpoints (so they resume), hence its ``"problem"``
+  (the row's label) and ``"momentum"`` (the method) keys."""
   from jaxmomentum import __version__  # pylint: disable=import-outside-toplevel
   fields = {k: getattr(protocol, k) for k in (
       "num_steps", "batch_size", "warmup_steps", "warmup_momentum",
@@ -154,48 +137,45 @@ def _tag(protocol: RNNProtocol, problem, momentum: str) -> str:
     if getattr(protocol, k) != default:
       fields[k] = getattr(protocol, k)
   return json.dumps({"version": __version__, "table": "5",
-                     "problem": problem.name, "momentum": momentum, **fields},
-                    sort_keys=True)
+                     "problem": paper.table5_row(row).label, "momentum": method,
+                     **fields}, sort_keys=True)
 
 
-def run_grids(protocol: RNNProtocol, short_name: str, out_dir: Path, *,
+def run_grids(protocol: RNNProtocol, row: RowLike, out_dir: Path, *,
               progress: bool = True, checkpoint_every_s: float = 30.0,
               log=print, merged: bool = True, devices=None
               ) -> dict[str, training.GridResult]:
-  """The NAG and CM grids of one problem; resumes from ``out_dir``.
+  """The NAG and CM grids of a Table 5 row; resumes from ``out_dir``.
 
   ``merged``: NAG and CM as one program (checkpoints in
-  ``checkpoints/table5/<problem>-nag+cm``), else one per type (in
-  ``<problem>-nag`` and ``<problem>-cm``; an existing checkpoint of that
-  layout is resumed that way either way). ``devices``: default all.
+  ``checkpoints/table5/<key>-nag+cm``), else one per method (in
+  ``<key>-nag`` and ``<key>-cm``; an existing checkpoint of that layout is
+  resumed that way either way). ``devices``: default all.
   """
-  problem = problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[short_name]]
-  return _momentum_types.run_momentum_grids(
-      f"Table 5, {problem.name}",
-      lambda momentum: make_rnn_trainer(problem, protocol, momentum),
+  row = paper.table5_row(row)
+  return _methods.run_method_grids(
+      f"Table 5, {row.label}",
+      lambda method: make_rnn_trainer(row, protocol, method),
       "mu0", protocol.mu0s, protocol,
-      lambda momentum: (out_dir / "checkpoints" / "table5" /
-                        f"{short_name}-{momentum}"),
-      lambda momentum: _tag(protocol, problem, momentum),
+      out_dir / "checkpoints" / "table5" / row.key,
+      lambda method: _tag(protocol, row, method),
       progress=progress, checkpoint_every_s=checkpoint_every_s, log=log,
       merged=merged, devices=devices)
 
 
-def cells_for(short_name: str, results: dict[str, training.GridResult]
-              ) -> tuple[list[_report.Cell], dict]:
-  """The Table 5 cells of one problem, and per column its selected point."""
-  problem = problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[short_name]]
-  row = PAPER_ROWS[short_name]
-  factor = _percent(short_name)
-  unit = _report.unit_of("5", row)
-  baseline = problem.biases_baseline().mean_predictor_error * factor
-  cells = [_report.Cell(
-      "5", row, "biases",
+def cells_for(row: RowLike, results: dict[str, training.GridResult]
+              ) -> tuple[list[_cells.Cell], dict]:
+  """The Table 5 cells of one row, and per column its selected point."""
+  row = paper.table5_row(row)
+  factor = row.unit_factor
+  baseline = row.problem.biases_baseline().mean_predictor_error * factor
+  cells = [_cells.Cell(
+      "5", row.key, "biases",
       training.SeedStats(baseline, 0.0, baseline, baseline, 1, 0),
-      _report.paper_value("5", row, "biases"), unit,
+      _cells.paper_value("5", row.key, "biases"), row.unit,
       note="constant predictor of our generator (analytic)")]
-  run_cells, selected = _report.momentum_columns(results, "5", row, "mu0",
-                                                 factor)
+  run_cells, selected = _cells.momentum_columns(results, "5", row.key,
+                                                 "mu0", factor)
   cells += run_cells
   order = ["biases"] + sorted(
       (c.column for c in cells if c.column != "biases"),
@@ -204,18 +184,16 @@ def cells_for(short_name: str, results: dict[str, training.GridResult]
   return cells, selected
 
 
-def plot_problem(path: Path, short_name: str,
+def plot_problem(path: Path, row: RowLike,
                  results: dict[str, training.GridResult], selected: dict
                  ) -> Optional[Path]:
   """Learning curves: zero-one error vs updates, one panel per μ0."""
-  problem = problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[short_name]]
-  factor = _percent(short_name)
-  unit = "% of time steps" if factor != 1 else "fraction of sequences"
-  return _report.plot_curves(
-      path, _report.momentum_panels(results, selected, "μ0",
-                                    "SGD after warm-up", factor),
-      f"zero-one error ({unit})",
-      f"Table 5, {problem.name}: mean and min-max over seeds")
+  row = paper.table5_row(row)
+  return _plots.plot_curves(
+      path, _plots.momentum_panels(results, selected, "μ0",
+                                    "SGD after warm-up", row.unit_factor),
+      f"zero-one error ({row.unit})",
+      f"Table 5, {row.label}: mean and min-max over seeds")
 
 
 def _placements(problems: tuple[str, ...], concurrent: Optional[bool]
@@ -239,8 +217,7 @@ def _placements(problems: tuple[str, ...], concurrent: Optional[bool]
     raise ValueError("concurrent=True needs a single process; with "
                      "jax.distributed every grid spans all processes")
   groups = training.device_groups(len(problems))
-  length = {p: problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[p]].max_length
-            for p in problems}
+  length = {p: paper.TABLE5[p].problem.max_length for p in problems}
   load, assigned = [0] * len(groups), [[] for _ in groups]
   for name in sorted(problems, key=lambda p: -length[p]):
     i = load.index(min(load))
@@ -253,7 +230,7 @@ def _placements(problems: tuple[str, ...], concurrent: Optional[bool]
 def run_all_grids(protocol: RNNProtocol, out_dir: Path, *,
                   concurrent: Optional[bool] = None, **kwargs
                   ) -> dict[str, dict[str, training.GridResult]]:
-  """:func:`run_grids` of every problem of ``protocol``, by short name.
+  """:func:`run_grids` of every row of ``protocol.problems``, by key.
 
   With ``concurrent`` (default: when there are several problems and
   devices other than CPUs, in a single process) the devices are split into
@@ -305,14 +282,14 @@ def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
   all_results = run_all_grids(protocol, out_dir, concurrent=concurrent,
                               progress=progress,
                               checkpoint_every_s=checkpoint_every_s, log=log)
-  for short_name, results in all_results.items():
-    problem_cells, selected = cells_for(short_name, results)
+  for name, results in all_results.items():
+    problem_cells, selected = cells_for(name, results)
     cells += problem_cells
-    for momentum, result in results.items():
-      runs.append(_report.result_json(result, problem=RNN_PROBLEMS[short_name],
-                                      momentum=momentum))
-    figure = plot_problem(out_dir / f"table5_{short_name}_curves.png",
-                          short_name, results, selected)
+    for method, result in results.items():
+      runs.append(_writers.result_json(result, problem=paper.TABLE5[name].label,
+                                      method=method))
+    figure = plot_problem(out_dir / f"table5_{name}_curves.png", name,
+                          results, selected)
     if figure is not None:
       figures.append(figure)
   notes = [f"protocol: {protocol.name}"] + [
@@ -324,9 +301,9 @@ def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
       "selection: per column the learning rate with the lowest final "
       "training loss (mean over seeds, fresh sequences); NAG evaluated at θ.",
   ]
-  cells = _report.with_paper_cells(cells, "5")
+  cells = _cells.with_paper_cells(cells, "5")
   title = "Table 5: RNN zero-one errors (ours / paper)"
-  table, paths = _report.write_outputs(out_dir, "table5", title, cells,
+  table, paths = _writers.write_outputs(out_dir, "table5", title, cells,
                                        protocol, notes, runs)
   return table, paths + figures
 
