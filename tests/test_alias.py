@@ -1,7 +1,5 @@
 """Generic checks every public optimizer gets for free (a table of cases)."""
 
-import doctest
-
 import chex
 import jax
 import jax.numpy as jnp
@@ -10,21 +8,7 @@ import optax
 import pytest
 
 import jaxmomentum as jm
-from jaxmomentum import _adaptive
-from jaxmomentum import _alias
-from jaxmomentum import _momentum
-from jaxmomentum import _fused
-from jaxmomentum import initializers
 from jaxmomentum import schedules
-from jaxmomentum import training
-from jaxmomentum.models import _autoencoder as models_autoencoder
-from jaxmomentum.models import _recurrence as recurrence
-from jaxmomentum.models import _rnn as models_rnn
-from jaxmomentum.training import _config as training_config
-from jaxmomentum.training import _devices as training_devices
-from jaxmomentum.training import _grid as training_grid
-from jaxmomentum.training import _summary as training_summary
-from jaxmomentum.training import _train as training_train
 
 # name: (factory(learning_rate) -> optimizer, learning rate that converges)
 _OPTIMIZERS_UNDER_TEST = {
@@ -234,20 +218,6 @@ def test_scale_by_rms_equals_optax(flags):
     u_ours, s_ours = ours.update(g, s_ours)
     u_theirs, s_theirs = theirs.update(g, s_theirs)
     np.testing.assert_allclose(u_ours, u_theirs, rtol=1e-6)
-
-
-# Every module whose docstrings hold examples.
-_DOCTEST_MODULES = [_momentum, _adaptive, _alias, _fused, schedules,
-                    initializers, models_rnn, models_autoencoder, recurrence,
-                    training, training_train, training_config, training_grid,
-                    training_summary, training_devices]
-
-
-@pytest.mark.parametrize("module", _DOCTEST_MODULES, ids=lambda m: m.__name__)
-def test_docstring_examples_run(module):
-  result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-  assert result.attempted > 0
-  assert result.failed == 0
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -492,14 +492,3 @@ def test_curvature_report_on_gauss_newton(x64):
   np.testing.assert_allclose(rep.eigenvalues, want, rtol=1e-6)
   np.testing.assert_allclose(rep.max_stable_learning_rate_cm,
                              2 * 1.9 / want[0], rtol=1e-6)
-
-
-@pytest.mark.parametrize("module", ["_cg", "_lanczos", "_losses",
-                                    "_products"])
-def test_docstring_examples_run(module):
-  import doctest
-  import importlib
-  mod = importlib.import_module(f"jaxmomentum.curvature.{module}")
-  result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-  assert result.attempted > 0
-  assert result.failed == 0
