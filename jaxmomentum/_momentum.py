@@ -28,6 +28,22 @@ def value_at(hparam: ScalarOrSchedule, count: chex.Numeric) -> chex.Numeric:
   return hparam(count) if callable(hparam) else hparam
 
 
+def _mixed(fn):
+  """``fn`` traced under JAX's standard dtype promotion.
+
+  The per-leaf momentum arithmetic mixes precisions on purpose and casts each
+  result back (a float32 μ schedule, look-ahead μ̃ or accumulator with
+  bfloat16 or float16 updates), so it also runs where the caller turned
+  strict dtype promotion on.
+  """
+
+  def wrapped(*args):
+    with jax.numpy_dtype_promotion("standard"):
+      return fn(*args)
+
+  return wrapped
+
+
 def _canonical_dtype(dtype: Optional[Any]) -> Optional[Any]:
   """``dtype`` as JAX will store it (float64 -> float32 without x64)."""
   return None if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
@@ -100,7 +116,7 @@ def classical_momentum(
   def update_fn(updates, state, params=None):
     del params
     mu = value_at(momentum, state.count)
-    velocity = jax.tree.map(lambda u, v: (mu * v + u).astype(v.dtype),
+    velocity = jax.tree.map(_mixed(lambda u, v: (mu * v + u).astype(v.dtype)),
                             updates, state.velocity)
     new_updates = jax.tree.map(lambda v, u: v.astype(u.dtype), velocity,
                                updates)
@@ -207,18 +223,18 @@ def nesterov_momentum(
     mu_next = value_at(momentum, optax.safe_increment(state.count))
     correction = mu - state.lookahead_momentum  # zero unless μ was injected
 
-    velocity = jax.tree.map(lambda u, v: (mu * v + u).astype(v.dtype),
+    velocity = jax.tree.map(_mixed(lambda u, v: (mu * v + u).astype(v.dtype)),
                             updates, state.velocity)
     if lookahead_is_exact:
       # μ̃_t = μ_t by construction: the update reads only v_{t+1} and u_t, so
       # a donated velocity buffer is overwritten in place (no copy).
       new_updates = jax.tree.map(
-          lambda v_new, u: (mu_next * v_new + u).astype(u.dtype),
+          _mixed(lambda v_new, u: (mu_next * v_new + u).astype(u.dtype)),
           velocity, updates)
     else:
       new_updates = jax.tree.map(
-          lambda v_new, u, v: (mu_next * v_new + u + correction * v).astype(
-              u.dtype),
+          _mixed(lambda v_new, u, v: (
+              mu_next * v_new + u + correction * v).astype(u.dtype)),
           velocity, updates, state.velocity)
     new_state = NesterovMomentumState(
         count=optax.safe_increment(state.count),
@@ -316,9 +332,10 @@ def switched_momentum(
     mu = value_at(momentum, state.count)
     mu_next = value_at(momentum, optax.safe_increment(state.count))
     correction = mu - state.lookahead_momentum  # zero unless μ was injected
-    velocity = jax.tree.map(lambda u, v: (mu * v + u).astype(v.dtype),
+    velocity = jax.tree.map(_mixed(lambda u, v: (mu * v + u).astype(v.dtype)),
                             updates, state.velocity)
 
+    @_mixed
     def select(v_new, u, v):
       nag_update = mu_next * v_new + u
       if not lookahead_is_exact:
@@ -388,7 +405,7 @@ def nag_eval_params(opt_state: optax.OptState, params: optax.Params
   for state in states:
     mu = state.lookahead_momentum
     params = jax.tree.map(
-        lambda v, p, mu=mu: p if _is_skipped(v) else (p - mu * v).astype(
-            p.dtype),
+        _mixed(lambda v, p, mu=mu: p if _is_skipped(v)
+               else (p - mu * v).astype(p.dtype)),
         state.velocity, params, is_leaf=_is_skipped)
   return params
