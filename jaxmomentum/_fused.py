@@ -137,7 +137,8 @@ class AdamPlan:
     lr, lr_state = _learning_rate_step(self.learning_rate, lr_state)
     count = optax.safe_increment(adam_state.count)
     if self.bias_correction:
-      bc1, bc2 = 1 - self.b1 ** count, 1 - self.b2 ** count
+      steps = jnp.asarray(count, float)  # no int/float mixing
+      bc1, bc2 = 1 - self.b1 ** steps, 1 - self.b2 ** steps
     else:
       bc1 = bc2 = 1.0
 

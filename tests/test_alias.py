@@ -7,6 +7,7 @@ import numpy as np
 import optax
 import pytest
 
+import _optax_promotion as optax_promotion
 import jaxmomentum as jm
 from jaxmomentum import schedules
 
@@ -29,21 +30,8 @@ _OPTIMIZERS_UNDER_TEST = {
         lambda lr: jm.rmsprop(lr, bias_correction=True, eps_in_sqrt=True),
         3e-3),
 }
-# optax's own arithmetic that strict dtype promotion rejects (optax 0.2.8).
-OPTAX_ADAM_PROMOTION = pytest.mark.standard_promotion(
-    reason="optax.scale_by_adam's bias correction raises a Python float to "
-    "its int32 step count")
-OPTAX_MULTISTEPS_PROMOTION = pytest.mark.standard_promotion(
-    reason="optax.MultiSteps divides a float gradient by its int32 step "
-    "count")
-
-
-def _names(table):
-  return [pytest.param(name, marks=OPTAX_ADAM_PROMOTION) if name == "adam"
-          else name for name in table]
-
-
-NAMES = _names(_OPTIMIZERS_UNDER_TEST)
+NAMES = optax_promotion.marked(_OPTIMIZERS_UNDER_TEST,
+                               {"adam": optax_promotion.ADAM})
 
 
 def _quadratic(params):
@@ -120,7 +108,7 @@ def test_state_is_stable_under_lax_cond(name):
                               rtol=1e-6)
 
 
-@OPTAX_MULTISTEPS_PROMOTION
+@optax_promotion.MULTISTEPS
 @pytest.mark.parametrize("name", NAMES)
 def test_multisteps_applies_the_mean_gradient_every_k_calls(name):
   """Inside ``optax.MultiSteps`` (gradient accumulation, a ``lax.cond``
@@ -155,7 +143,8 @@ _INJECTABLE = {
 }
 
 
-@pytest.mark.parametrize("name", _names(_INJECTABLE))
+@pytest.mark.parametrize("name", optax_promotion.marked(
+    _INJECTABLE, {"adam": optax_promotion.ADAM}))
 def test_same_result_under_inject_hyperparams(name):
   factory, kwargs = _INJECTABLE[name]
   params = {"x": jnp.array([-1.0, 2.0])}
@@ -273,10 +262,8 @@ def test_rmsprop_flags_never_change_the_state_type():
 
 
 @pytest.mark.parametrize("flags", [
-    pytest.param(f, marks=pytest.mark.standard_promotion(
-        reason="optax.scale_by_rms/scale_by_stddev's bias correction raises "
-        "a Python float to their int32 step count"))
-    if f["bias_correction"] else f for f in _RMS_FLAGS])
+    pytest.param(f, marks=optax_promotion.RMS) if f["bias_correction"] else f
+    for f in _RMS_FLAGS])
 def test_scale_by_rms_equals_optax(flags):
   """Our one-state RMS scaling computes what optax's two primitives do."""
   kwargs = dict(decay=0.8, eps=1e-3, initial_scale=0.1, **flags)
