@@ -86,7 +86,7 @@ def nesterov_schedule() -> optax.Schedule:
   """
 
   def schedule(count: chex.Numeric) -> chex.Array:
-    return 1.0 - 3.0 / (jnp.asarray(count) + 5.0)
+    return 1.0 - 3.0 / (jnp.asarray(count, float) + 5.0)
 
   return schedule
 

@@ -238,9 +238,9 @@ def conjugate_gradient(
   c = lax.while_loop(cond, body, carry)
 
   # Save the last iterate unless it is already the last saved one.
-  iters_arr = jnp.where(jnp.arange(num_slots) < c.num_saved,
-                        schedule_arr[jnp.minimum(jnp.arange(num_slots),
-                                                 len(schedule))], -1)
+  slots = jnp.arange(num_slots, dtype=c.num_saved.dtype)
+  iters_arr = jnp.where(slots < c.num_saved,
+                        schedule_arr[jnp.minimum(slots, len(schedule))], -1)
   last_saved = jnp.where(c.num_saved > 0,
                          iters_arr[jnp.maximum(c.num_saved - 1, 0)], -1)
   add_last = last_saved != c.i
