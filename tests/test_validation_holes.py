@@ -13,7 +13,6 @@ import gzip
 import os
 import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -69,7 +68,7 @@ def test_array_hyperparameters_are_refused(build):
 ])
 def test_schedules_returning_arrays_are_refused(build, arg):
   def schedule(count):
-    return jnp.full((2,), 0.5) + 0 * count
+    return jnp.full((2,), 0.5) + 0 * jnp.asarray(count, jnp.float32)
 
   opt = build(schedule)
   params = jnp.ones(())
@@ -256,11 +255,10 @@ def test_grid_values_merely_rounded_are_kept():
 
 @pytest.mark.parametrize("num_steps", [2_147_483_647, 2_147_483_646,
                                        1_000_000_007])
-def test_train_config_with_huge_num_steps_is_fast(num_steps):
-  start = time.perf_counter()
+def test_train_config_with_huge_num_steps_picks_the_smallest_chunk(num_steps):
+  # Its speed (a sqrt(num_steps) search): benchmarks/timing_bounds.py.
   config = training.TrainConfig(num_steps=num_steps, batch_size=1,
                                 eval_every=1)
-  assert time.perf_counter() - start < 1.0
   assert config.num_chunks <= 50
   assert num_steps % config.chunk_size == 0
   # The smallest chunk giving at most 50 chunks.
