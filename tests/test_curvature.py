@@ -8,6 +8,7 @@ dense references built independently (``jax.jacfwd``, ``jax.hessian``,
 
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
@@ -366,7 +367,7 @@ def test_cg_stops_on_negative_curvature(x64):
   res = _cg(lambda v: a @ v, b, max_iters=50)
   assert bool(res.negative_curvature)
   assert int(res.iterations) < 3
-  assert bool(jnp.all(jnp.isfinite(res.x)))
+  chex.assert_tree_all_finite(res.x)
   # φ decreased before the stop.
   assert float(res.phi) < 0
 

@@ -192,8 +192,7 @@ def test_rnn_table4_init_hidden_states_and_gradient(getkey):
     return jnp.mean((model.apply({"params": params}, x)[:, -1] - 1.0) ** 2)
 
   grads = jax.grad(loss)(params)
-  for leaf in jax.tree.leaves(grads):
-    assert jnp.all(jnp.isfinite(leaf))
+  chex.assert_tree_all_finite(grads)
   assert jnp.abs(grads["recurrent_kernel"]).max() > 0
 
 

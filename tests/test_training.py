@@ -243,7 +243,7 @@ def test_diverging_run_is_flagged_and_neighbours_are_bit_identical(
                                   benign.metrics[name][:, [0, 2]])
   # Frozen at the last finite state: finite params, every step counted.
   frozen = jax.tree.map(lambda x: x[:, 1], result.final_state)
-  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(frozen.params))
+  chex.assert_tree_all_finite(frozen.params)
   np.testing.assert_array_equal(frozen.step, [40, 40])
   summary = training.summarize(result, report=("error",))
   assert summary.rows[0].best[LR] != np.float32(DIVERGING_LR)
