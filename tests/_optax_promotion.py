@@ -4,18 +4,19 @@ promotion, with the reason on the marker (see the root conftest.py)."""
 
 import pytest
 
-ADAM = pytest.mark.standard_promotion(
-    reason="optax.scale_by_adam's bias correction raises a Python float to "
-    "its int32 step count")
-RMS = pytest.mark.standard_promotion(
-    reason="optax.scale_by_rms/scale_by_stddev's bias correction raises a "
-    "Python float to their int32 step count")
-MULTISTEPS = pytest.mark.standard_promotion(
-    reason="optax.MultiSteps divides a float gradient by its int32 step "
-    "count")
-MU_DTYPE = pytest.mark.standard_promotion(
-    reason="optax.tree.update_moment mixes a float32 gradient with a "
-    "bfloat16 first moment (mu_dtype)")
+
+def _standard(reason):
+  return pytest.mark.standard_promotion(reason=reason)
+
+
+ADAM = _standard("optax.scale_by_adam's bias correction raises a Python "
+                 "float to its int32 step count")
+RMS = _standard("optax.scale_by_rms/scale_by_stddev's bias correction "
+                "raises a Python float to their int32 step count")
+MULTISTEPS = _standard("optax.MultiSteps divides a float gradient by its "
+                       "int32 step count")
+MU_DTYPE = _standard("optax.tree.update_moment mixes a float32 gradient with "
+                     "a bfloat16 first moment (mu_dtype)")
 
 
 def marked(names, marks):
