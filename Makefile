@@ -48,7 +48,7 @@ demo: install
 	$(BIN)/jaxmomentum demo --out $(OUT)
 
 test: install-test
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 bench: install-test
 	$(BIN)/python benchmarks/bench_update.py

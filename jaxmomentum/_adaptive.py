@@ -177,12 +177,13 @@ def scale_by_rms(
     del params
     count = optax.safe_increment(state.count)
     nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, decay, 2)
-    nu_hat = (optax.tree.bias_correction(nu, decay, count) if bias_correction
+    steps = jnp.asarray(count, float)  # decay ** steps: no int/float mixing
+    nu_hat = (optax.tree.bias_correction(nu, decay, steps) if bias_correction
               else nu)
     mu = mu_hat = None
     if centered:
       mu = optax.tree.update_moment(updates, state.mu, decay, 1)
-      mu_hat = (optax.tree.bias_correction(mu, decay, count)
+      mu_hat = (optax.tree.bias_correction(mu, decay, steps)
                 if bias_correction else mu)
       nu_hat = jax.tree.map(lambda n, m: n - jnp.abs(m) ** 2, nu_hat, mu_hat)
     if eps_in_sqrt:

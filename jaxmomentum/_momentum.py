@@ -28,6 +28,22 @@ def value_at(hparam: ScalarOrSchedule, count: chex.Numeric) -> chex.Numeric:
   return hparam(count) if callable(hparam) else hparam
 
 
+def _mixed(fn):
+  """``fn`` traced under JAX's standard dtype promotion.
+
+  The per-leaf momentum arithmetic mixes precisions on purpose and casts each
+  result back (a float32 μ schedule, look-ahead μ̃ or accumulator with
+  bfloat16 or float16 updates), so it also runs where the caller turned
+  strict dtype promotion on.
+  """
+
+  def wrapped(*args):
+    with jax.numpy_dtype_promotion("standard"):
+      return fn(*args)
+
+  return wrapped
+
+
 def momentum_step(momentum: ScalarOrSchedule, count: chex.Numeric
                   ) -> tuple[chex.Numeric, chex.Numeric]:
   """μ_t and μ_{t+1} for the update after ``count`` updates: the momentum
@@ -39,8 +55,8 @@ def momentum_step(momentum: ScalarOrSchedule, count: chex.Numeric
 def new_velocity(mu: chex.Numeric, updates: optax.Updates,
                  velocity: optax.Updates) -> optax.Updates:
   r""":math:`v_{t+1} = \mu_t v_t + u_t` (Eqs. 1, 3), in the velocity's dtype."""
-  return jax.tree.map(lambda u, v: (mu * v + u).astype(v.dtype), updates,
-                      velocity)
+  return jax.tree.map(_mixed(lambda u, v: (mu * v + u).astype(v.dtype)),
+                      updates, velocity)
 
 
 def advance(state, velocity: optax.Updates, mu_next: chex.Numeric):
@@ -234,12 +250,12 @@ def nesterov_momentum(
       # μ̃_t = μ_t by construction: the update reads only v_{t+1} and u_t, so
       # a donated velocity buffer is overwritten in place (no copy).
       new_updates = jax.tree.map(
-          lambda v_new, u: (mu_next * v_new + u).astype(u.dtype),
+          _mixed(lambda v_new, u: (mu_next * v_new + u).astype(u.dtype)),
           velocity, updates)
     else:
       new_updates = jax.tree.map(
-          lambda v_new, u, v: (mu_next * v_new + u + correction * v).astype(
-              u.dtype),
+          _mixed(lambda v_new, u, v: (
+              mu_next * v_new + u + correction * v).astype(u.dtype)),
           velocity, updates, state.velocity)
     return new_updates, advance(state, velocity, mu_next)
 
@@ -333,6 +349,7 @@ def switched_momentum(
     correction = mu - state.lookahead_momentum  # zero unless μ was injected
     velocity = new_velocity(mu, updates, state.velocity)
 
+    @_mixed
     def select(v_new, u, v):
       nag_update = mu_next * v_new + u
       if not lookahead_is_exact:
@@ -398,7 +415,7 @@ def nag_eval_params(opt_state: optax.OptState, params: optax.Params
   for state in states:
     mu = state.lookahead_momentum
     params = jax.tree.map(
-        lambda v, p, mu=mu: p if _is_skipped(v) else (p - mu * v).astype(
-            p.dtype),
+        _mixed(lambda v, p, mu=mu: p if _is_skipped(v)
+               else (p - mu * v).astype(p.dtype)),
         state.velocity, params, is_leaf=_is_skipped)
   return params

@@ -61,7 +61,7 @@ def sutskever_schedule(mu_max: chex.Numeric, stage_length: int = 250
 
   def schedule(count: chex.Numeric) -> chex.Array:
     stage = jnp.floor_divide(jnp.asarray(count), stage_length)
-    return jnp.minimum(1.0 - 0.5 / (stage + 1.0), mu_max)
+    return jnp.minimum(1.0 - 0.5 / (jnp.asarray(stage, float) + 1.0), mu_max)
 
   return schedule
 
@@ -86,7 +86,7 @@ def nesterov_schedule() -> optax.Schedule:
   """
 
   def schedule(count: chex.Numeric) -> chex.Array:
-    return 1.0 - 3.0 / (jnp.asarray(count) + 5.0)
+    return 1.0 - 3.0 / (jnp.asarray(count, float) + 5.0)
 
   return schedule
 

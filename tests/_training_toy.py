@@ -51,7 +51,7 @@ def sample(key, batch_size, data=None):
   steps = jnp.arange(LENGTH)
   marker = ((steps == first[:, None]) | (steps == second[:, None]))
   inputs = jnp.stack([values, marker.astype(jnp.float32)], axis=-1)
-  target = jnp.sum(values * marker, axis=1)
+  target = jnp.sum(values * marker.astype(values.dtype), axis=1)
   return inputs, target
 
 

@@ -1,5 +1,6 @@
 """Shared test helpers."""
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -16,3 +17,10 @@ def getkey():
     return sub
 
   return _getkey
+
+
+@pytest.fixture(autouse=True)
+def _fresh_trace_counter():
+  """``chex.assert_max_traces`` counts per definition site, which is the
+  same in every case of a parametrized test: each test starts from zero."""
+  chex.clear_trace_counter()

@@ -13,6 +13,7 @@ import glob
 import os
 import shutil
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -144,13 +145,8 @@ def _resume(trainer, out):
                   if issubclass(w.category, _checkpoint.CheckpointWarning)]
 
 
-def _assert_same_run(result, uninterrupted):
-  jax.tree.map(np.testing.assert_array_equal, result.metrics,
-               uninterrupted.metrics)
-  np.testing.assert_array_equal(result.diverged_step,
-                                uninterrupted.diverged_step)
-  jax.tree.map(np.testing.assert_array_equal, result.final_state,
-               uninterrupted.final_state)
+def _outcome(result):
+  return result.metrics, result.diverged_step, result.final_state
 
 
 @pytest.mark.parametrize("damage", _DAMAGE, ids=lambda f: f.__name__[1:])
@@ -163,7 +159,7 @@ def test_damaged_newest_checkpoint_falls_back_to_the_previous_one(
   assert "older checkpoint 2" in messages[0]
   assert result.chunks_run == 2  # resumed after chunk 2, not 3
   assert os.path.isdir(os.path.join(out_dir, "damaged_checkpoints", "3"))
-  _assert_same_run(result, uninterrupted)
+  chex.assert_trees_all_equal(_outcome(result), _outcome(uninterrupted))
 
 
 def test_stray_empty_step_folder_is_set_aside(trainer, uninterrupted,
@@ -172,7 +168,7 @@ def test_stray_empty_step_folder_is_set_aside(trainer, uninterrupted,
   result, messages = _resume(trainer, out_dir)
   assert len(messages) == 1 and _step(out_dir, 9) in messages[0]
   assert result.chunks_run == 4 - _STOP_AFTER
-  _assert_same_run(result, uninterrupted)
+  chex.assert_trees_all_equal(_outcome(result), _outcome(uninterrupted))
 
 
 def test_every_checkpoint_damaged_starts_over_and_says_so(
@@ -183,7 +179,7 @@ def test_every_checkpoint_damaged_starts_over_and_says_so(
   assert len(messages) == 2
   assert "starts over" in messages[1] and _step(out_dir, 2) in messages[1]
   assert result.chunks_run == 4
-  _assert_same_run(result, uninterrupted)
+  chex.assert_trees_all_equal(_outcome(result), _outcome(uninterrupted))
 
 
 def test_the_two_newest_good_checkpoints_are_kept(trainer, out_dir):
@@ -205,7 +201,8 @@ def test_a_checkpoint_failing_verification_after_saving_keeps_the_older(
   result, messages = _resume(trainer, out_dir)
   assert len(messages) == 1 and "failed verification" in messages[0]
   assert sorted(os.listdir(os.path.join(out_dir, "checkpoints"))) == ["2", "3"]
-  _assert_same_run(result, uninterrupted)  # the numbers in memory are good
+  # The numbers in memory are good.
+  chex.assert_trees_all_equal(_outcome(result), _outcome(uninterrupted))
 
 
 def test_undamaged_resume_warns_nothing(trainer, uninterrupted, out_dir):
@@ -215,7 +212,7 @@ def test_undamaged_resume_warns_nothing(trainer, uninterrupted, out_dir):
     result = training.run_grid(trainer, _GRID, _SEEDS, out_dir=out_dir,
                                progress=False, keep_state=True)
   assert result.chunks_run == 1
-  _assert_same_run(result, uninterrupted)
+  chex.assert_trees_all_equal(_outcome(result), _outcome(uninterrupted))
 
 
 def test_another_runs_checkpoint_is_a_checkpoint_error(trainer, out_dir):

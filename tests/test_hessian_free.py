@@ -354,11 +354,3 @@ def test_rejects_bad_arguments():
     opt.update(params, opt.init(params), params)
   with pytest.raises(ValueError, match="params"):
     opt.update(params, opt.init(params), batch=_batch(jax.random.key(1)))
-
-
-def test_docstring_examples_run():
-  import doctest
-  from jaxmomentum import _hessian_free
-  result = doctest.testmod(_hessian_free, optionflags=doctest.ELLIPSIS)
-  assert result.attempted > 0
-  assert result.failed == 0

@@ -5,7 +5,6 @@ spectral radius against ``numpy.linalg.eigvals`` (float64) under ``jit``, the
 Flax linen and nnx use, and argument errors.
 """
 
-import time
 
 import flax.linen as nn
 from flax import nnx
@@ -158,13 +157,11 @@ def test_sparse_works_as_flax_kernel_init_linen_and_nnx(getkey):
 
 
 def test_sparse_large_kernel_under_jit(getkey):
+  # Its speed (a bound, ~0.03 s on 2 cores): benchmarks/timing_bounds.py;
+  # that nothing is unrolled per unit: the next test.
   init = jax.jit(sparse(15), static_argnums=1)
   w = init(getkey(), (2000, 1000))
   np.testing.assert_array_equal(nonzero_per_unit(w), 15)
-  start = time.perf_counter()
-  init(getkey(), (2000, 1000)).block_until_ready()
-  # ~0.03 s on an idle 2-core CPU; a loop over the 1000 units would not be.
-  assert time.perf_counter() - start < 2.0
 
 
 def _count_equations(jaxpr):

@@ -38,9 +38,3 @@ def test_machine_line_names_cpu_vector_and_jax():
   assert f"jax {jax.__version__}" in line
   assert "vector: " in line and "AVX-512: " in line
   assert _machine.cpu_info()["model"] in line
-
-
-def test_docstring_examples_run():
-  import doctest  # pylint: disable=import-outside-toplevel
-  result = doctest.testmod(_machine)
-  assert result.attempted > 0 and result.failed == 0

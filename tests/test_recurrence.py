@@ -8,6 +8,7 @@ written out below. Value and gradients w.r.t. ``w_hh``, ``pre_inputs`` and
 never a global flag).
 """
 
+import chex
 import jax
 from jax import lax
 import jax.numpy as jnp
@@ -57,9 +58,8 @@ def _value_and_grads(recurrence, weights):
 
 
 def _assert_close(got, want, dtype):
-  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
-    assert g.dtype == w.dtype == dtype
-    np.testing.assert_allclose(g, w, **_TOL[dtype])
+  chex.assert_type(jax.tree.leaves((got, want)), dtype)
+  chex.assert_trees_all_close(got, want, **_TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
@@ -98,6 +98,9 @@ def test_unjitted_equals_jitted():
   _assert_close(fn(*args), jax.jit(fn)(*args), jnp.float32)
 
 
+@pytest.mark.standard_promotion(
+    reason="mixing float32 and float64 arguments is the case under test: "
+    "the recurrence resolves one dtype for them by standard promotion")
 def test_mixed_dtypes_give_cotangents_in_each_primal_dtype():
   with jax.enable_x64(True):
     (w_hh, pre, h0), weights = _inputs(3, jnp.float64)
@@ -157,8 +160,9 @@ def _assert_layer_close(got, want, dtype):
   so small entries carry the rounding of large ones."""
   if dtype == jnp.float64:
     return _assert_close(got, want, dtype)
+  chex.assert_type(jax.tree.leaves((got, want)), dtype)
+  chex.assert_trees_all_equal_structs(got, want)
   for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
-    assert g.dtype == w.dtype == dtype
     np.testing.assert_allclose(
         g, w, rtol=2e-5, atol=2e-6 * max(1.0, float(np.max(np.abs(w)))))
 

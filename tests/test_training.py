@@ -14,6 +14,7 @@ import re
 import sys
 import warnings
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,10 +32,6 @@ DIVERGING_LR = 50.0
 
 def _hp(lr, mom=0.9):
   return {LR: np.float32(lr), MOM: np.float32(mom)}
-
-
-def _assert_trees_equal(a, b):
-  jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
 def _host_state(state):
@@ -172,7 +169,7 @@ def test_train_equals_hand_written_optax_loop(trainer, standalone):
   state, metrics = standalone(3, 0.05, 0.9)
   params, first_bad, losses = _reference_run(3, 0.05, 0.9, 40)
   assert first_bad == -1
-  _assert_trees_equal(state.params, params)
+  chex.assert_trees_all_equal(state.params, params)
   assert int(state.step) == 40 and int(state.diverged_at) == -1
   np.testing.assert_allclose(
       metrics["train_loss"], np.mean(np.reshape(losses, (4, 10)), axis=1),
@@ -188,15 +185,15 @@ def test_train_equals_hand_written_optax_loop(trainer, standalone):
 def test_chunks_equal_whole_run_without_recompiling(trainer, standalone):
   hparams = _hp(0.05)
   init = jax.jit(trainer.init)
-  run_chunk = jax.jit(trainer.run_chunk, donate_argnums=0)
+  run_chunk = jax.jit(chex.assert_max_traces(trainer.run_chunk, n=1),
+                      donate_argnums=0)  # one program for every chunk
   state = init(jax.random.key(3), hparams)
   chunks = []
   for _ in range(trainer.config.num_chunks):
     state, metrics = run_chunk(state, hparams, None)
     chunks.append(jax.device_get(metrics))
-  assert run_chunk._cache_size() == 1  # one program for every chunk
   whole_state, whole_metrics = standalone(3, 0.05, 0.9)
-  _assert_trees_equal(_host_state(state), _host_state(whole_state))
+  chex.assert_trees_all_equal(_host_state(state), _host_state(whole_state))
   for name, values in whole_metrics.items():
     np.testing.assert_array_equal(
         np.concatenate([c[name] for c in chunks]), values)
@@ -208,7 +205,7 @@ def _assert_run_equals_standalone(result, s, p, standalone):
   for name in ("train_loss", "loss", "error"):
     np.testing.assert_array_equal(result.metrics[name][s, p], metrics[name])
   run_state = jax.tree.map(lambda x: x[s, p], result.final_state)
-  _assert_trees_equal(run_state, _host_state(state))
+  chex.assert_trees_all_equal(run_state, _host_state(state))
 
 
 # Every run_grid call on the shared trainer has 6 runs, so the vmapped
@@ -259,7 +256,7 @@ def test_diverging_run_is_flagged_and_neighbours_are_bit_identical(
                                   benign.metrics[name][:, [0, 2]])
   # Frozen at the last finite state: finite params, every step counted.
   frozen = jax.tree.map(lambda x: x[:, 1], result.final_state)
-  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(frozen.params))
+  chex.assert_tree_all_finite(frozen.params)
   np.testing.assert_array_equal(frozen.step, [40, 40])
   summary = training.summarize(result, report=("error",))
   assert summary.rows[0].best[LR] != np.float32(DIVERGING_LR)
@@ -289,7 +286,7 @@ def test_eval_batches_params_for_eval_and_init_hparams():
   hparams = {**_hp(0.05), "scale": np.float32(2.0)}
   state0 = jax.jit(trainer.init)(jax.random.key(4), hparams)
   init_key, _, eval_key = jax.random.split(jax.random.key(4), 3)
-  _assert_trees_equal(state0.params, toy.init(init_key, 2.0))
+  chex.assert_trees_all_equal(state0.params, toy.init(init_key, 2.0))
   _, metrics = jax.jit(trainer)(jax.random.key(4), hparams)
   # Evaluated at params_for_eval (zeros), mean over 3 fresh batches.
   for i, step in enumerate(config.eval_steps):
@@ -414,15 +411,15 @@ def test_interrupted_run_resumes_to_the_same_numbers(
   resumed = training.run_grid(trainer, _GRID, _SEEDS, out_dir=tmp_path,
                               progress=False, keep_state=True)
   assert resumed.chunks_run == trainer.config.num_chunks - 2
-  _assert_trees_equal(resumed.metrics, uninterrupted.metrics)
+  chex.assert_trees_all_equal(resumed.metrics, uninterrupted.metrics)
   np.testing.assert_array_equal(resumed.diverged_step,
                                 uninterrupted.diverged_step)
-  _assert_trees_equal(resumed.final_state, uninterrupted.final_state)
+  chex.assert_trees_all_equal(resumed.final_state, uninterrupted.final_state)
   # A finished run is restored, not recomputed.
   again = training.run_grid(trainer, _GRID, _SEEDS, out_dir=tmp_path,
                             progress=False)
   assert again.chunks_run == 0
-  _assert_trees_equal(again.metrics, uninterrupted.metrics)
+  chex.assert_trees_all_equal(again.metrics, uninterrupted.metrics)
   # The restored state needs no new compilation of the chunk program.
   assert run_chunk._cache_size() == compiled
 
@@ -514,11 +511,11 @@ def test_data_passed_in_equals_data_closed_over(batching):
                           batching=batching)
   want = training.run_grid(closed, grid, 2, progress=False, keep_state=True,
                            batching=batching)
-  _assert_trees_equal(got.metrics, want.metrics)
-  _assert_trees_equal(got.final_state.params, want.final_state.params)
+  chex.assert_trees_all_equal(got.metrics, want.metrics)
+  chex.assert_trees_all_equal(got.final_state.params, want.final_state.params)
   # Outside the runner, the trainer's own data is the default.
   key, hparams = jax.random.key(3), {"learning_rate": 0.1}
-  _assert_trees_equal(jax.jit(passed)(key, hparams)[1],
+  chex.assert_trees_all_equal(jax.jit(passed)(key, hparams)[1],
                       jax.jit(closed)(key, hparams)[1])
 
 

@@ -13,7 +13,6 @@ import gzip
 import os
 import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +20,7 @@ import numpy as np
 import optax
 import pytest
 
+import _optax_promotion as optax_promotion
 import jaxmomentum as jm
 from jaxmomentum import initializers
 from jaxmomentum import problems as P
@@ -64,12 +64,13 @@ def test_array_hyperparameters_are_refused(build):
     (lambda s: jm.cm(1e-2, s), "momentum"),
     (lambda s: jm.nag(1e-2, s), "momentum"),
     (lambda s: jm.cm(s, 0.9), "learning_rate"),
-    (lambda s: jm.adam(s), "learning_rate"),
+    pytest.param(lambda s: jm.adam(s), "learning_rate",
+                 marks=optax_promotion.ADAM),
     (lambda s: jm.rmsprop(1e-2, momentum=s), "momentum"),
 ])
 def test_schedules_returning_arrays_are_refused(build, arg):
   def schedule(count):
-    return jnp.full((2,), 0.5) + 0 * count
+    return jnp.full((2,), 0.5) + 0 * jnp.asarray(count, jnp.float32)
 
   opt = build(schedule)
   params = jnp.ones(())
@@ -256,11 +257,10 @@ def test_grid_values_merely_rounded_are_kept():
 
 @pytest.mark.parametrize("num_steps", [2_147_483_647, 2_147_483_646,
                                        1_000_000_007])
-def test_train_config_with_huge_num_steps_is_fast(num_steps):
-  start = time.perf_counter()
+def test_train_config_with_huge_num_steps_picks_the_smallest_chunk(num_steps):
+  # Its speed (a sqrt(num_steps) search): benchmarks/timing_bounds.py.
   config = training.TrainConfig(num_steps=num_steps, batch_size=1,
                                 eval_every=1)
-  assert time.perf_counter() - start < 1.0
   assert config.num_chunks <= 50
   assert num_steps % config.chunk_size == 0
   # The smallest chunk giving at most 50 chunks.

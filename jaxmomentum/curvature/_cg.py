@@ -218,9 +218,11 @@ def conjugate_gradient(
     phi = _quadratic(b, r, x).astype(dtype)
     phis = c.phis.at[(i - 1) % max_gap].set(jnp.where(bad, c.phis[
         (i - 1) % max_gap], phi))
-    gap = jnp.maximum(jnp.ceil(GAP_RATIO * i).astype(jnp.int32), MIN_GAP)
+    gap = jnp.maximum(
+        jnp.ceil(GAP_RATIO * i.astype(jnp.float32)).astype(jnp.int32), MIN_GAP)
     prev = phis[(i - gap - 1) % max_gap]
-    converged = ((i > gap) & (prev < 0) & ((phi - prev) / phi < gap * tolerance)
+    converged = ((i > gap) & (prev < 0)
+                 & ((phi - prev) / phi < gap.astype(dtype) * tolerance)
                  & (i >= min_iters))
     slot = jnp.minimum(c.num_saved, num_slots - 1)
     save = (~bad) & (i == schedule_arr[jnp.minimum(c.num_saved,
@@ -236,9 +238,9 @@ def conjugate_gradient(
   c = lax.while_loop(cond, body, carry)
 
   # Save the last iterate unless it is already the last saved one.
-  iters_arr = jnp.where(jnp.arange(num_slots) < c.num_saved,
-                        schedule_arr[jnp.minimum(jnp.arange(num_slots),
-                                                 len(schedule))], -1)
+  slots = jnp.arange(num_slots, dtype=c.num_saved.dtype)
+  iters_arr = jnp.where(slots < c.num_saved,
+                        schedule_arr[jnp.minimum(slots, len(schedule))], -1)
   last_saved = jnp.where(c.num_saved > 0,
                          iters_arr[jnp.maximum(c.num_saved - 1, 0)], -1)
   add_last = last_saved != c.i

@@ -175,7 +175,7 @@ def _spectral_radius(trace, det):
   """max |z| over the roots of z² − trace·z + det."""
   trace = jnp.asarray(trace).astype(jnp.complex64 if jnp.asarray(
       trace).dtype == jnp.float32 else jnp.complex128)
-  root = jnp.sqrt(trace * trace - 4 * det)
+  root = jnp.sqrt(trace * trace - 4 * jnp.asarray(det).astype(trace.dtype))
   return jnp.maximum(jnp.abs((trace + root) / 2), jnp.abs((trace - root) / 2))
 
 
