@@ -478,3 +478,18 @@ def test_sequence_sum_is_step_mean_at_a_scaled_learning_rate(method):
     finals.append(params)
   for a, b in zip(jax.tree.leaves(finals[0]), jax.tree.leaves(finals[1])):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-7)
+
+
+def test_hour_protocol_is_the_paper_protocol_with_the_documented_knobs():
+  # experiments/table5_hour ran these knobs on the paper protocol; the named
+  # protocol must be the same runs (same checkpoint tag), so it resumes them.
+  knobs = _protocols.RNN_PAPER.replace(
+      num_steps=20_000, seeds=4, learning_rates=(1e-4,), mu0s=(0.0, 0.995),
+      problems=("add", "mem20"))
+  hour = _protocols.RNN_HOUR
+  assert (hour.warmup_steps, hour.eval_every, hour.num_eval_batches) == (
+      1000, 400, 2)
+  for row in ("add", "mem20"):
+    assert (_rnn_tables._tag(hour, row, "nag+cm")  # pylint: disable=protected-access
+            == _rnn_tables._tag(knobs, row, "nag+cm"))  # pylint: disable=protected-access
+  assert _protocols.PROTOCOLS["hour"][0] is hour
