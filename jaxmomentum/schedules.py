@@ -61,7 +61,8 @@ def sutskever_schedule(mu_max: chex.Numeric, stage_length: int = 250
 
   def schedule(count: chex.Numeric) -> chex.Array:
     stage = jnp.floor_divide(jnp.asarray(count), stage_length)
-    return jnp.minimum(1.0 - 0.5 / (jnp.asarray(stage, float) + 1.0), mu_max)
+    mu = 1.0 - 0.5 / (jnp.asarray(stage, float) + 1.0)
+    return jnp.minimum(mu, jnp.asarray(mu_max).astype(mu.dtype))
 
   return schedule
 
