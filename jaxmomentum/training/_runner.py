@@ -27,10 +27,10 @@ from jaxmomentum._validation import check_int
 from jaxmomentum._validation import check_range
 from jaxmomentum.training import _checkpoint
 from jaxmomentum.training._devices import init_distributed
-from jaxmomentum.training._digest import raw_keys
 from jaxmomentum.training._devices import is_main_process
 from jaxmomentum.training._devices import RUN_AXIS
 from jaxmomentum.training._devices import run_mesh
+from jaxmomentum.training._digest import raw_keys
 from jaxmomentum.training._grid import as_grid
 from jaxmomentum.training._grid import Grid
 from jaxmomentum.training._grid import GridSpec
