@@ -169,6 +169,10 @@ def _start_runtime(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+  from jaxmomentum.reproduce import _protocols  # pylint: disable=import-outside-toplevel
+  from jaxmomentum.reproduce import paper  # pylint: disable=import-outside-toplevel
+  scales = ", ".join(f"{row.key} {row.input_scale:g}"
+                     for row in paper.TABLE5.values())
   parser = argparse.ArgumentParser(
       prog="jaxmomentum",
       description="Reproduce Sutskever et al. (2013) with jaxmomentum.")
@@ -202,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
   rep.add_argument("--seeds", type=_cli_args.positive_int,
                    help="seeds per grid point")
   rep.add_argument("--problems", type=_cli_args.names,
-                   help="comma-separated rows: add,mul,mem5,mem20 (Table 5), "
-                   "curves,mnist,faces (Tables 1-3), fashion (Fashion-MNIST "
+                   help=f"comma-separated rows: {','.join(paper.TABLE5)} "
+                   f"(Table 5), {','.join(paper.TABLE1_ARCHITECTURES)} "
+                   "(Tables 1-3), fashion (Fashion-MNIST "
                    "on the MNIST architecture: a real-data row of ours, "
                    "from --data-dir/fashion-mnist or Debian's "
                    "dataset-fashion-mnist package)")
@@ -219,14 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="updates at μ = 0.9 before μ0 (default: the paper's "
                    "1,000; 1/5 of runs shorter than 5,000 updates)")
   rnn.add_argument("--loss-normalization",
-                   choices=("step_mean", "sequence_sum"),
+                   choices=_protocols.LOSS_NORMALIZATIONS,
                    help="'step_mean' (default): mean over counted steps; "
                    "'sequence_sum': the 2011 HF-RNN release's per-sequence "
                    "sum (1/2 squared error), mean over sequences")
   rnn.add_argument("--input-scale", type=float,
-                   help="input-to-hidden std (default: Table 4's, 0.001 "
-                   "add/mul, 0.1 memorization)")
-  rnn.add_argument("--output-bias", choices=("mean", "zero"),
+                   help=f"input-to-hidden std (default: Table 4's, "
+                   f"{scales})")
+  rnn.add_argument("--output-bias", choices=_protocols.OUTPUT_BIASES,
                    help="output bias at init: 'mean' (default, Table 4: the "
                    "average target) or 'zero'")
   rnn.add_argument("--no-center", action="store_true",
