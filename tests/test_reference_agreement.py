@@ -11,6 +11,7 @@ import numpy as np
 import optax
 import pytest
 
+import _optax_promotion as optax_promotion
 import jaxmomentum as jm
 from jaxmomentum import schedules
 
@@ -116,8 +117,17 @@ _AGREEMENT_CASES = {
                               centered=True),
         None),
 }
-_WITH_OPTAX = [n for n, c in _AGREEMENT_CASES.items() if c[1] is not None]
-_WITH_TORCH = [n for n, c in _AGREEMENT_CASES.items() if c[2] is not None]
+_OPTAX_PROMOTION = {
+    "adam": optax_promotion.ADAM, "adam_betas": optax_promotion.ADAM,
+    "adam_eps_root": optax_promotion.ADAM,
+    "rmsprop_bias_correction": optax_promotion.RMS,
+    "rmsprop_centered_bias_correction_eps_in_sqrt": optax_promotion.RMS}
+_WITH_OPTAX = optax_promotion.marked(
+    [n for n, c in _AGREEMENT_CASES.items() if c[1] is not None],
+    _OPTAX_PROMOTION)
+_WITH_TORCH = optax_promotion.marked(
+    [n for n, c in _AGREEMENT_CASES.items() if c[2] is not None],
+    _OPTAX_PROMOTION)
 
 
 @pytest.mark.parametrize("name", _WITH_OPTAX)
