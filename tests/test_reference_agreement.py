@@ -150,6 +150,7 @@ def test_agrees_with_torch(name):
   np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 
 
+@optax_promotion.ADAM  # the last check runs the bias-corrected (optax) Adam
 def test_adam_without_bias_correction_matches_numpy_recurrence():
   b1, b2, eps, lr = 0.8, 0.95, 1e-6, 1e-2
   got = run_optax(jm.adam(lr, b1=b1, b2=b2, eps=eps, bias_correction=False))
