@@ -36,6 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import _optax_promotion
+
 import jaxmomentum as jm
 from jaxmomentum import initializers
 from jaxmomentum import problems as P
@@ -181,12 +183,12 @@ _OPTIMIZERS = {
 }
 
 
-def _const_schedule(count):
-  return 0.5 + 0.0 * count
+def _const_schedule(count):  # strict-promotion clean: count is an int array
+  return 0.5 + 0.0 * jnp.asarray(count, jnp.float32)
 
 
 def _vector_schedule(count):
-  return jnp.full((2,), 0.5) + 0.0 * count
+  return jnp.full((2,), 0.5) + 0.0 * jnp.asarray(count, jnp.float32)
 
 
 # label -> (value, the number it stands for, or None if it is not a number)
@@ -774,7 +776,24 @@ def all_cases() -> list[Case]:
 _CASES = all_cases()
 
 
-@pytest.mark.parametrize("case", _CASES, ids=[c.id for c in _CASES])
+_NP_INT = pytest.mark.standard_promotion(
+    reason="an np.int64 hyperparameter is not weakly typed: the update mixes "
+    "it with float32 (the package does not cast integer NumPy scalars yet)")
+
+
+def _marks(case):
+  # Valid inputs whose update runs optax's bias correction (a Python float
+  # raised to the int32 step count), which strict promotion rejects.
+  if case.id.startswith(("adam-", "scale_by_adam-")) or (
+      case.id.startswith("rmsprop-") and case.id.endswith("schedule")):
+    return [_optax_promotion.ADAM]
+  if case.id.endswith("-np_int"):
+    return [_NP_INT]
+  return []
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=_marks(c), id=c.id) for c in _CASES])
 def test_hostile_input(case):
   result = outcome(case)
   assert result in ("correct", "clear error"), f"{case.id}: {result}"
