@@ -53,6 +53,7 @@ def _assert_paper_values_present(path, table):
       assert float(got) == entry.value, (entry, got)
 
 
+@pytest.mark.slow
 def test_table5_end_to_end(tmp_path):
   table, paths = _rnn_tables.reproduce(TINY_RNN, tmp_path, **QUIET)
   names = {p.name for p in paths}
@@ -185,6 +186,7 @@ def test_rnn_trainer_rejects_unknown_momentum():
     _rnn_tables.make_rnn_trainer(problem, TINY_RNN, "adam")
 
 
+@pytest.mark.slow
 def test_tables_1_2_3_on_the_standin(tmp_path):
   table, paths = _autoencoder_tables.reproduce_table2(
       TINY_AE, tmp_path, data_dir=str(tmp_path / "no-such-dir"),
@@ -243,6 +245,7 @@ def test_missing_data_skips_every_row_with_a_message(tmp_path):
   assert {r["note"] for r in rows} == {"no data"}
 
 
+@pytest.mark.slow
 def test_interrupted_reproduce_resumes_to_the_same_table(tmp_path,
                                                          monkeypatch):
   protocol = TINY_RNN.replace(problems=("add",), mu0s=(0.9,),
@@ -336,6 +339,7 @@ def test_cli_rejects_bad_speed_and_process_flags(tmp_path, monkeypatch):
   assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_cli_reproduce_all_writes_every_table(tmp_path, capsys):
   assert cli.main([
       "reproduce", "all", "--out", str(tmp_path), "--steps", "10",
@@ -438,6 +442,7 @@ def test_cli_fidelity_flags_reach_the_protocol():
   assert default.warmup_steps == 20 and default.center  # 1/5 of the run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["nag", "cm"])
 def test_sequence_sum_is_step_mean_at_a_scaled_learning_rate(method):
   """Why the loss normalization only relabels the ε grid: with the learning
