@@ -11,7 +11,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import jaxmomentum
+
+# Fresh Python processes (each imports JAX and compiles): among the slowest.
+pytestmark = pytest.mark.slow
 
 BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))), "benchmarks", "bench_table5_gpu.py")

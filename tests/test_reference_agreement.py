@@ -11,6 +11,7 @@ import numpy as np
 import optax
 import pytest
 
+import _optax_promotion as optax_promotion
 import jaxmomentum as jm
 from jaxmomentum import schedules
 
@@ -116,8 +117,17 @@ _AGREEMENT_CASES = {
                               centered=True),
         None),
 }
-_WITH_OPTAX = [n for n, c in _AGREEMENT_CASES.items() if c[1] is not None]
-_WITH_TORCH = [n for n, c in _AGREEMENT_CASES.items() if c[2] is not None]
+_OPTAX_PROMOTION = {
+    "adam": optax_promotion.ADAM, "adam_betas": optax_promotion.ADAM,
+    "adam_eps_root": optax_promotion.ADAM,
+    "rmsprop_bias_correction": optax_promotion.RMS,
+    "rmsprop_centered_bias_correction_eps_in_sqrt": optax_promotion.RMS}
+_WITH_OPTAX = optax_promotion.marked(
+    [n for n, c in _AGREEMENT_CASES.items() if c[1] is not None],
+    _OPTAX_PROMOTION)
+_WITH_TORCH = optax_promotion.marked(
+    [n for n, c in _AGREEMENT_CASES.items() if c[2] is not None],
+    _OPTAX_PROMOTION)
 
 
 @pytest.mark.parametrize("name", _WITH_OPTAX)
@@ -140,6 +150,7 @@ def test_agrees_with_torch(name):
   np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 
 
+@optax_promotion.ADAM  # the last check runs the bias-corrected (optax) Adam
 def test_adam_without_bias_correction_matches_numpy_recurrence():
   b1, b2, eps, lr = 0.8, 0.95, 1e-6, 1e-2
   got = run_optax(jm.adam(lr, b1=b1, b2=b2, eps=eps, bias_correction=False))

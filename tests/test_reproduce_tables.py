@@ -54,6 +54,7 @@ def _assert_paper_values_present(path, table):
       assert float(got) == entry.value, (entry, got)
 
 
+@pytest.mark.slow
 def test_table5_end_to_end(tmp_path):
   table, paths = _rnn_tables.reproduce(TINY_RNN, tmp_path, **QUIET)
   names = {p.name for p in paths}
@@ -200,6 +201,7 @@ def test_table5_tag_is_the_one_existing_checkpoints_hold():
       '"version": "0.1.0", "warmup_momentum": 0.9, "warmup_steps": 1000}')
 
 
+@pytest.mark.slow
 def test_tables_1_2_3_on_the_standin(tmp_path):
   table, paths = _autoencoder_tables.reproduce_table2(
       TINY_AE, tmp_path, data_dir=str(tmp_path / "no-such-dir"),
@@ -258,6 +260,7 @@ def test_missing_data_skips_every_row_with_a_message(tmp_path):
   assert {r["note"] for r in rows} == {"no data"}
 
 
+@pytest.mark.slow
 def test_interrupted_reproduce_resumes_to_the_same_table(tmp_path,
                                                          monkeypatch):
   protocol = TINY_RNN.replace(problems=("add",), mu0s=(0.9,),
@@ -351,6 +354,7 @@ def test_cli_rejects_bad_speed_and_process_flags(tmp_path, monkeypatch):
   assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_cli_reproduce_all_writes_every_table(tmp_path, capsys):
   assert cli.main([
       "reproduce", "all", "--out", str(tmp_path), "--steps", "10",
@@ -453,6 +457,7 @@ def test_cli_fidelity_flags_reach_the_protocol():
   assert default.warmup_steps == 20 and default.center  # 1/5 of the run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["nag", "cm"])
 def test_sequence_sum_is_step_mean_at_a_scaled_learning_rate(method):
   """Why the loss normalization only relabels the ε grid: with the learning

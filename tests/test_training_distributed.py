@@ -24,6 +24,9 @@ import jaxmomentum
 from jaxmomentum import training
 from jaxmomentum.training import _runner
 
+# Fresh Python processes (each imports JAX and compiles): among the slowest.
+pytestmark = pytest.mark.slow
+
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                       "_distributed_script.py")
 TIMEOUT_S = 180

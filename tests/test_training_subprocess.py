@@ -23,6 +23,9 @@ import pytest
 import _training_script as script
 from jaxmomentum import training
 
+# Fresh Python processes (each imports JAX and compiles): among the slowest.
+pytestmark = pytest.mark.slow
+
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                       "_training_script.py")
 TIMEOUT_S = 240
