@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import jaxmomentum
+from jaxmomentum import problems as P
 from jaxmomentum.reproduce import _autoencoder_tables
 from jaxmomentum.reproduce import _paper_values
 from jaxmomentum.reproduce import _protocols
@@ -463,3 +464,19 @@ def test_sequence_sum_is_step_mean_at_a_scaled_learning_rate(method):
     finals.append(params)
   for a, b in zip(jax.tree.leaves(finals[0]), jax.tree.leaves(finals[1])):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-7)
+
+
+def test_hour_protocol_is_the_paper_protocol_with_the_documented_knobs():
+  # experiments/table5_hour ran these knobs on the paper protocol; the named
+  # protocol must be the same runs (same checkpoint tag), so it resumes them.
+  knobs = _protocols.RNN_PAPER.replace(
+      num_steps=20_000, seeds=4, learning_rates=(1e-4,), mu0s=(0.0, 0.995),
+      problems=("add", "mem20"))
+  hour = _protocols.RNN_HOUR
+  assert (hour.warmup_steps, hour.eval_every, hour.num_eval_batches) == (
+      1000, 400, 2)
+  for name in ("add", "mem20"):
+    problem = P.TABLE5_PROBLEMS[_protocols.RNN_PROBLEMS[name]]
+    assert (_rnn_tables._tag(hour, problem, "nag+cm")  # pylint: disable=protected-access
+            == _rnn_tables._tag(knobs, problem, "nag+cm"))  # pylint: disable=protected-access
+  assert _protocols.PROTOCOLS["hour"][0] is hour
