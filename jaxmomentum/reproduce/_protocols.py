@@ -30,6 +30,7 @@ EXTRA_AUTOENCODER_PROBLEMS = ("fashion",)
 # RNNProtocol's choices (problems.LOSS_NORMALIZATIONS, without importing jax).
 LOSS_NORMALIZATIONS = ("step_mean", "sequence_sum")
 OUTPUT_BIASES = ("mean", "zero")
+MEMORIZATION_CHANNELS = ("separate", "overlapping")
 
 
 def _check_values(name: str, values, low: float, high: float, *,
@@ -149,6 +150,11 @@ class RNNProtocol(_Protocol):
       or ``"zero"``.
     center: subtract the known input (and linear target) means from every
       batch (default ``True``: Section 4.1, "inputs and outputs centered").
+    memorization_channels: the memorization rows' layout: ``"separate"``
+      (default: go and blank on channels of their own) or ``"overlapping"``
+      (the 2011 release: on the last two symbols' channels, which gives
+      exactly Table 5's biases 2.5 and 8.0; see
+      :class:`jaxmomentum.problems.MemorizationProblem`).
   """
 
   mu0s: tuple[float, ...] = (0.0, 0.9, 0.98, 0.995)
@@ -161,6 +167,7 @@ class RNNProtocol(_Protocol):
   input_scale: Optional[float] = None
   output_bias: str = "mean"
   center: bool = True
+  memorization_channels: str = "separate"
 
   _LABELS: ClassVar[dict] = {
       "num_steps": "updates per run", "seeds": "seeds per grid point",
@@ -170,7 +177,8 @@ class RNNProtocol(_Protocol):
       "hidden_size": "hidden units",
       "loss_normalization": "loss normalization",
       "input_scale": "input-to-hidden std (None: Table 4's)",
-      "output_bias": "output bias", "center": "centered inputs/targets"}
+      "output_bias": "output bias", "center": "centered inputs/targets",
+      "memorization_channels": "memorization go/blank channels"}
 
   def __post_init__(self):
     super().__post_init__()
@@ -188,6 +196,10 @@ class RNNProtocol(_Protocol):
       check_range("input_scale", self.input_scale, 0.0, float("inf"),
                   low_open=True)
       object.__setattr__(self, "input_scale", float(self.input_scale))
+    if self.memorization_channels not in MEMORIZATION_CHANNELS:
+      raise ValueError(f"memorization_channels must be one of "
+                       f"{MEMORIZATION_CHANNELS}, got "
+                       f"{self.memorization_channels!r}")
     if self.output_bias not in OUTPUT_BIASES:
       raise ValueError(f"output_bias must be one of {OUTPUT_BIASES}, got "
                        f"{self.output_bias!r}")

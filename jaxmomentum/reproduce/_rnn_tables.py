@@ -14,6 +14,7 @@ mean ± std over seeds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 import threading
@@ -63,6 +64,15 @@ def output_bias(problem, kind: str = "mean", centered: bool = True
   return np.log(np.asarray(problem.target_mean, np.float32))
 
 
+def protocol_problem(problem, protocol: RNNProtocol):
+  """``problem`` with the protocol's memorization layout (others as given)."""
+  if (isinstance(problem, problems_lib.MemorizationProblem)
+      and problem.channels != protocol.memorization_channels):
+    return dataclasses.replace(problem,
+                               channels=protocol.memorization_channels)
+  return problem
+
+
 class RNNTask(NamedTuple):
   """The pure functions of one Table 5 problem under a protocol's choices."""
   init_fn: Callable
@@ -81,6 +91,7 @@ def rnn_task(problem, protocol: RNNProtocol, *,
   :mod:`jaxmomentum.reproduce._rnn_traces` (spectral radius, saturation,
   gradient reaching the information steps, answer sensitivity).
   """
+  problem = protocol_problem(problem, protocol)
   bias = output_bias(problem, protocol.output_bias, protocol.center)
   input_scale = (problem.input_scale if protocol.input_scale is None
                  else protocol.input_scale)
@@ -149,7 +160,8 @@ def _tag(protocol: RNNProtocol, problem, momentum: str) -> str:
   # defaults, so checkpoints made before they existed still resume.
   for k, default in (("loss_normalization", "step_mean"),
                      ("input_scale", None), ("output_bias", "mean"),
-                     ("center", True)):
+                     ("center", True),
+                     ("memorization_channels", "separate")):
     if getattr(protocol, k) != default:
       fields[k] = getattr(protocol, k)
   return json.dumps({"version": __version__, "table": "5",
@@ -180,10 +192,17 @@ def run_grids(protocol: RNNProtocol, short_name: str, out_dir: Path, *,
       merged=merged, devices=devices)
 
 
-def cells_for(short_name: str, results: dict[str, training.GridResult]
+def cells_for(short_name: str, results: dict[str, training.GridResult],
+              protocol: Optional[RNNProtocol] = None
               ) -> tuple[list[_report.Cell], dict]:
-  """The Table 5 cells of one problem, and per column its selected point."""
+  """The Table 5 cells of one problem, and per column its selected point.
+
+  ``protocol``: the runs' protocol, for its memorization layout's biases
+  (default: the default layout).
+  """
   problem = problems_lib.TABLE5_PROBLEMS[RNN_PROBLEMS[short_name]]
+  if protocol is not None:
+    problem = protocol_problem(problem, protocol)
   row = PAPER_ROWS[short_name]
   factor = _percent(short_name)
   unit = _report.unit_of("5", row)
@@ -305,7 +324,7 @@ def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
                               progress=progress,
                               checkpoint_every_s=checkpoint_every_s, log=log)
   for short_name, results in all_results.items():
-    problem_cells, selected = cells_for(short_name, results)
+    problem_cells, selected = cells_for(short_name, results, protocol)
     cells += problem_cells
     for momentum, result in results.items():
       runs.append(_report.result_json(result, problem=RNN_PROBLEMS[short_name],
