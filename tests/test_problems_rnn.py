@@ -27,6 +27,8 @@ _MEMORIZATION = [
     P.memorization(5, 2, 200),
     P.memorization(10, 5, 80),
     P.memorization(1, 2, 3),  # smallest: symbol, go, recall
+    P.memorization(10, 5, 80, channels="overlapping"),  # the 2011 release
+    P.memorization(1, 2, 3, channels="overlapping"),
 ]
 _TEMPORAL = [P.temporal_order(80)]
 _ALL = _ARITHMETIC + _MEMORIZATION + _TEMPORAL
@@ -95,7 +97,11 @@ def _check_arithmetic_layout(problem, batch):
 
 def _check_memorization_layout(problem, batch):
   n, k, T = problem.num_symbols, problem.alphabet_size, problem.T
-  go, blank_in, blank_out = k, k + 1, k
+  if problem.channels == "overlapping":  # the release: K channels each
+    assert (batch.inputs.shape[-1], batch.targets.shape[-1]) == (k, k)
+    go, blank_in, blank_out = k - 2, k - 1, k - 1
+  else:
+    go, blank_in, blank_out = k, k + 1, k
   for x in (batch.inputs, batch.targets):  # exact one-hot rows
     assert set(np.unique(x)) <= {0.0, 1.0}
     assert np.all(x.sum(-1) == 1)
@@ -152,8 +158,14 @@ def _check_baseline_on_samples(problem, sample, getkey):
     logits = jax.nn.one_hot(
         jnp.full(batch.mask.shape, int(base.best_constant)), problem.out_dim)
     error = float(problem.zero_one(logits, batch))
-    if isinstance(problem, P.MemorizationProblem):  # exactly n / T
-      assert error == pytest.approx(base.mean_predictor_error, abs=1e-6)
+    if isinstance(problem, P.MemorizationProblem):
+      if problem.channels == "separate":  # exactly n / T
+        assert error == pytest.approx(base.mean_predictor_error, abs=1e-6)
+      else:  # the blank channel's symbol is recalled right: binomial
+        n, k = problem.num_symbols, problem.alphabet_size
+        p_wrong = (k - 1) / k
+        se = np.sqrt(p_wrong / k / (n * _N)) * n / problem.T
+        assert abs(error - n * p_wrong / problem.T) < 5 * se
     else:  # random classes: up to sampling error
       assert abs(error - 0.75) < 5 * np.sqrt(0.75 * 0.25 / _N)
     return
@@ -200,6 +212,8 @@ def test_generator(problem, getkey):
     (P.multiplication(80), "mul T=80", "linear", 88, 2, 1),
     (P.memorization(5, 2, 200), "mem-5x2 T=200", "softmax", 200, 4, 3),
     (P.memorization(10, 5, 80), "mem-10x5 T=80", "softmax", 80, 7, 6),
+    (P.memorization(10, 5, 80, channels="overlapping"),
+     "mem-10x5 T=80, overlapping", "softmax", 80, 5, 5),
 ])
 def test_names_and_shapes(problem, name, kind, length, in_dim, out_dim):
   assert (problem.name, problem.output_kind, problem.max_length,
@@ -219,6 +233,12 @@ def test_names_and_shapes(problem, name, kind, length, in_dim, out_dim):
      [0.0125, 0.0125, 0.975]),
     (P.memorization(10, 5, 80), [0.025] * 5 + [0.0125, 0.8625],
      [0.025] * 5 + [0.875]),
+    # the release's layout: go on symbol 3's channel, blank on symbol 4's.
+    (P.memorization(10, 5, 80, channels="overlapping"),
+     [0.025, 0.025, 0.025, 0.025 + 0.0125, 0.025 + 0.8625],
+     [0.025] * 4 + [0.025 + 0.875]),
+    (P.memorization(5, 2, 200, channels="overlapping"),
+     [0.0125 + 0.005, 0.0125 + 0.97], [0.0125, 0.0125 + 0.975]),
 ])
 def test_means_closed_form(problem, input_mean, target_mean):
   np.testing.assert_allclose(problem.input_mean, input_mean, atol=1e-7)
@@ -284,6 +304,10 @@ def test_problems_are_immutable_hashable_static_args(getkey):
     (lambda: P.memorization(0, 2, 10), r"num_symbols must be an integer >= 1"),
     (lambda: P.memorization(5, 0, 200), r"alphabet_size must be an integer"),
     (lambda: P.memorization(10, 5, 20), r"T must be an integer >= 21"),
+    (lambda: P.memorization(5, 2, 200, channels="shared"),
+     r"channels must be one of \('separate', 'overlapping'\)"),
+    (lambda: P.memorization(5, 1, 200, channels="overlapping"),
+     r"alphabet_size must be an integer >= 2"),
     (lambda: P.temporal_order(5), r"T must be an integer >= 10"),
     (lambda: P.addition(80).sample(jax.random.key(0), 0),
      r"batch_size must be an integer >= 1"),
@@ -321,6 +345,11 @@ _BASELINES = [
      lambda: 1 - _log_density_mass(0.0, 0.04)),
     (P.memorization(5, 2, 200), 5 / 200, 5 / 200),
     (P.memorization(10, 5, 80), 10 / 80, 10 / 80),
+    # The release's layout: Table 5's biases, 8.0 and 2.5 wrong steps per
+    # sequence, typed from the paper.
+    (P.memorization(10, 5, 80, channels="overlapping"), 8.0 / 80, 8.0 / 80),
+    (P.memorization(5, 2, 200, channels="overlapping"), 2.5 / 200,
+     2.5 / 200),
     (P.temporal_order(80), 0.75, 0.75),
 ]
 

@@ -107,7 +107,9 @@ def test_documented_biases_table_matches_computed():
   variants = [P.addition(80), P.addition(80, target="average"),
               P.addition(80, target="hochreiter"), P.multiplication(80),
               P.multiplication(80, values="symmetric"),
-              P.memorization(5, 2, 200), P.memorization(10, 5, 80)]
+              P.memorization(5, 2, 200), P.memorization(10, 5, 80),
+              P.memorization(5, 2, 200, channels="overlapping"),
+              P.memorization(10, 5, 80, channels="overlapping")]
   documented = _documented_baselines()
   assert sorted(documented) == sorted(p.name for p in variants)
   for problem in variants:

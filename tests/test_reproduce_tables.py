@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import jaxmomentum
+from jaxmomentum import problems as P
 from jaxmomentum.reproduce import _autoencoder_tables
 from jaxmomentum.reproduce import _cli_args
 from jaxmomentum.reproduce import _cells
@@ -387,6 +388,8 @@ def test_cli_reproduce_all_writes_every_table(tmp_path, capsys):
     ("input_scale", -1.0, "input_scale"),
     ("output_bias", "average", "output_bias must be one of"),
     ("center", "yes", "center must be True or False"),
+    ("memorization_channels", "shared",
+     "memorization_channels must be one of"),
 ])
 def test_rnn_protocol_rejects_bad_fidelity_choices(field, value, match):
   with pytest.raises(ValueError, match=match):
@@ -426,6 +429,26 @@ def test_fidelity_choices_reach_the_trainer():
   assert not set(np.unique(np.asarray(batch.inputs))) <= {0.0, 1.0}
 
 
+def test_memorization_channels_reach_the_trainer_and_the_tag():
+  overlap = TINY_RNN.replace(memorization_channels="overlapping")
+  _, task, params, batch = _first_batch_and_params(overlap, "mem20")
+  # The release's layout: 5 input and 5 output channels (ours: 7 and 6).
+  assert batch.inputs.shape[-1] == batch.targets.shape[-1] == 5
+  assert float(task.loss_fn(params, batch)) > 0
+  # Its bias-only baseline is Table 5's 8.0 wrong steps per sequence.
+  cells, _ = _rnn_tables.cells_for("mem20", {}, overlap)
+  assert cells[0].ours.mean == pytest.approx(100 * 8.0 / 80)
+  # The default joins no tag (old checkpoints resume); the option does.
+  tag = _rnn_tables._tag  # pylint: disable=protected-access
+  assert tag(TINY_RNN.replace(memorization_channels="separate"), "mem20",
+             "nag") == tag(TINY_RNN, "mem20", "nag")
+  assert '"memorization_channels": "overlapping"' in tag(overlap, "mem20",
+                                                         "nag")
+  # add is untouched by it.
+  _, _, _, add_batch = _first_batch_and_params(overlap, "add")
+  assert add_batch.inputs.shape[-1] == 2
+
+
 @pytest.mark.parametrize("kind,centered,expected", [
     ("mean", True, 0.0), ("mean", False, 1.0), ("zero", False, 0.0)])
 def test_output_bias_choices_for_addition(kind, centered, expected):
@@ -446,11 +469,12 @@ def test_cli_fidelity_flags_reach_the_protocol():
   args = cli.build_parser().parse_args(
       ["reproduce", "table5", "--loss-normalization", "sequence_sum",
        "--input-scale", "0.01", "--output-bias", "zero", "--no-center",
+       "--memorization-channels", "overlapping",
        "--warmup-steps", "7", "--steps", "100"])
   rnn, _, _, _ = _cli_args.protocols(args)  # pylint: disable=protected-access
   assert (rnn.loss_normalization, rnn.input_scale, rnn.output_bias,
-          rnn.center, rnn.warmup_steps) == ("sequence_sum", 0.01, "zero",
-                                            False, 7)
+          rnn.center, rnn.memorization_channels, rnn.warmup_steps) == (
+              "sequence_sum", 0.01, "zero", False, "overlapping", 7)
   assert any("loss normalization" in d for d in rnn.differences())
   default, _, _, _ = _cli_args.protocols(cli.build_parser().parse_args(  # pylint: disable=protected-access
       ["reproduce", "table5", "--steps", "100"]))

@@ -23,10 +23,13 @@ def _setup(problem, seed=0):
   return model, batch, params
 
 
-def _with(params, **replace):
+def _traces_with_zero(problem, kernel):
+  """The traces of a model whose ``kernel`` is all zeros."""
+  model, batch, params = _setup(problem)
   inner = dict(params["params"])
-  inner.update(replace)
-  return {"params": inner}
+  inner[kernel] = jnp.zeros_like(inner[kernel])
+  return _rnn_traces.communication_traces(model, problem, {"params": inner},
+                                          batch)
 
 
 @pytest.mark.parametrize("name,problem", CASES)
@@ -58,10 +61,7 @@ def test_spectral_radius_matches_numpy(name, problem):
 
 @pytest.mark.parametrize("name,problem", CASES)
 def test_no_input_weights_means_no_communication(name, problem):
-  model, batch, params = _setup(problem)
-  params = _with(params, input_kernel=jnp.zeros_like(
-      params["params"]["input_kernel"]))
-  traces = _rnn_traces.communication_traces(model, problem, params, batch)
+  traces = _traces_with_zero(problem, "input_kernel")
   assert float(traces["grad_info"]) == 0.0
   assert float(traces["grad_answer"]) == 0.0
   assert float(traces["sensitivity"]) == 0.0
@@ -71,10 +71,7 @@ def test_no_input_weights_means_no_communication(name, problem):
 def test_no_recurrence_means_answers_ignore_earlier_information(name, problem):
   # With W_hh = 0 the output at step t depends on x_t only, and no answer step
   # is an information step, so nothing reaches the information inputs.
-  model, batch, params = _setup(problem)
-  params = _with(params, recurrent_kernel=jnp.zeros_like(
-      params["params"]["recurrent_kernel"]))
-  traces = _rnn_traces.communication_traces(model, problem, params, batch)
+  traces = _traces_with_zero(problem, "recurrent_kernel")
   assert float(traces["grad_answer"]) > 0.0
   assert float(traces["sensitivity"]) == 0.0
   if name == "add":  # the loss sees only the last step, never a marked one

@@ -44,6 +44,7 @@ from ._arithmetic import addition as addition
 from ._arithmetic import ArithmeticProblem as ArithmeticProblem
 from ._arithmetic import multiplication as multiplication
 from ._memorization import memorization as memorization
+from ._memorization import MEMORIZATION_CHANNELS as MEMORIZATION_CHANNELS
 from ._memorization import MemorizationProblem as MemorizationProblem
 from ._sequence import Batch as Batch
 from ._sequence import BiasesBaseline as BiasesBaseline
@@ -61,6 +62,7 @@ __all__ = [
     "DataFileError",
     "FASHION_MNIST_DIR",
     "LOSS_NORMALIZATIONS",
+    "MEMORIZATION_CHANNELS",
     "MemorizationProblem",
     "ReconstructionProblem",
     "ScoredProblem",

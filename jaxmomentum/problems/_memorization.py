@@ -11,10 +11,15 @@ import numpy as np
 from jaxmomentum._validation import check_int
 from jaxmomentum.problems._sequence import Batch
 from jaxmomentum.problems._sequence import BiasesBaseline
+from jaxmomentum.problems._sequence import check_choice
 from jaxmomentum.problems._sequence import SequenceProblem
 from jaxmomentum.problems._sequence import uniform_int
 
-__all__ = ["MemorizationProblem", "memorization"]
+__all__ = ["MEMORIZATION_CHANNELS", "MemorizationProblem", "memorization"]
+
+# The layouts: go and blank on channels of their own, or on the last two
+# symbols' channels (the 2011 release).
+MEMORIZATION_CHANNELS = ("separate", "overlapping")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,15 +39,27 @@ class MemorizationProblem(SequenceProblem):
 
   Data symbols are i.i.d. uniform (the 2011 release enumerates all
   :math:`K^n` strings when the batch has exactly that many sequences; not
-  reproduced). Unlike the release, go and blank have their own channels (the
-  release overlaps them with data channels, a bug).
+  reproduced).
 
-  The bias-only baseline predicts blank everywhere: error :math:`n / T`.
+  ``channels="overlapping"`` is the 2011 HF-RNN release's layout
+  (``raw_mem`` in ``opt/d/seq/utils``): :math:`K` input and output channels
+  only, blank is the last symbol's channel and go the one before
+  (:math:`K \ge 2`). Blank-everywhere is then right whenever the recalled
+  symbol is :math:`K - 1`: :math:`n (K - 1) / K` wrong steps per sequence,
+  2.5 for mem-5 and 8.0 for mem-20, exactly Table 5's "biases" values,
+  which the separate layout (5 and 10) does not give: the paper most likely
+  used the overlapping layout.
+
+  The bias-only baseline predicts blank everywhere: error :math:`n / T`
+  (overlapping: :math:`n (K - 1) / (K T)`).
 
   Attributes:
     num_symbols: :math:`n \ge 1`.
-    alphabet_size: :math:`K \ge 1`.
+    alphabet_size: :math:`K \ge 1` (:math:`\ge 2` when overlapping).
     T: total length, an integer >= 2n + 1.
+    channels: ``"separate"`` (default: :math:`K + 2` input and :math:`K + 1`
+      output channels) or ``"overlapping"`` (the 2011 release: :math:`K`
+      each, go and blank on the last two symbols' channels).
 
   Example:
     >>> import jax
@@ -58,23 +75,35 @@ class MemorizationProblem(SequenceProblem):
   num_symbols: int
   alphabet_size: int
   T: int
+  channels: str = "separate"
 
   output_kind = "softmax"
 
   def __post_init__(self):
     n = check_int("num_symbols", self.num_symbols, 1)
-    k = check_int("alphabet_size", self.alphabet_size, 1)
+    check_choice("channels", self.channels, MEMORIZATION_CHANNELS)
+    k = check_int("alphabet_size", self.alphabet_size,
+                  2 if self._overlapping else 1)
     object.__setattr__(self, "num_symbols", n)
     object.__setattr__(self, "alphabet_size", k)
     object.__setattr__(self, "T", check_int("T", self.T, 2 * n + 1))
 
   @property
+  def _overlapping(self) -> bool:
+    return self.channels == "overlapping"
+
+  @property
+  def _go_blank(self) -> tuple[int, int]:
+    k = self.alphabet_size
+    return (k - 2, k - 1) if self._overlapping else (k, k + 1)
+
+  @property
   def in_dim(self) -> int:
-    return self.alphabet_size + 2
+    return self.alphabet_size + (0 if self._overlapping else 2)
 
   @property
   def out_dim(self) -> int:
-    return self.alphabet_size + 1
+    return self.alphabet_size + (0 if self._overlapping else 1)
 
   @property
   def max_length(self) -> int:
@@ -83,7 +112,8 @@ class MemorizationProblem(SequenceProblem):
   @property
   def name(self) -> str:
     n, k = self.num_symbols, self.alphabet_size
-    return f"mem-{n}x{k} T={self.T}"
+    suffix = ", overlapping" if self._overlapping else ""
+    return f"mem-{n}x{k} T={self.T}{suffix}"
 
   def sample(self, key: jax.Array, batch_size: int) -> Batch:
     """Draws ``batch_size`` fresh sequences (``batch_size`` must be static)."""
@@ -94,12 +124,13 @@ class MemorizationProblem(SequenceProblem):
     t = np.arange(length)
     shown = jnp.pad(symbols, ((0, 0), (0, length - n)))      # data at 0..n-1
     recalled = jnp.pad(symbols, ((0, 0), (length - n, 0)))   # at T-n..T-1
+    go, blank = self._go_blank
     in_class = jnp.where(t < n, shown,
-                         jnp.where(t == length - n - 1, k, k + 1))
-    out_class = jnp.where(t >= length - n, recalled, k)
+                         jnp.where(t == length - n - 1, go, blank))
+    out_class = jnp.where(t >= length - n, recalled, self.out_dim - 1)
     return Batch(
-        jax.nn.one_hot(in_class, k + 2, dtype=jnp.float32),
-        jax.nn.one_hot(out_class, k + 1, dtype=jnp.float32),
+        jax.nn.one_hot(in_class, self.in_dim, dtype=jnp.float32),
+        jax.nn.one_hot(out_class, self.out_dim, dtype=jnp.float32),
         jnp.ones((batch_size, length), jnp.float32),
     )
 
@@ -107,31 +138,41 @@ class MemorizationProblem(SequenceProblem):
   def input_mean(self) -> np.ndarray:
     """Per-channel mean over the T steps: n/(TK) per symbol, 1/T go, rest."""
     n, k, length = self.num_symbols, self.alphabet_size, self.T
-    return np.array([n / (length * k)] * k + [1 / length,
-                                              (length - n - 1) / length],
-                    np.float32)
+    mean = np.zeros(self.in_dim)
+    mean[:k] = n / (length * k)
+    go, blank = self._go_blank
+    mean[go] += 1 / length
+    mean[blank] += (length - n - 1) / length
+    return mean.astype(np.float32)
 
   @property
   def target_mean(self) -> np.ndarray:
     """Class frequencies over the T steps: n/(TK) per symbol, (T-n)/T blank."""
     n, k, length = self.num_symbols, self.alphabet_size, self.T
-    return np.array([n / (length * k)] * k + [(length - n) / length],
-                    np.float32)
+    mean = np.zeros(self.out_dim)
+    mean[:k] = n / (length * k)
+    mean[-1] += (length - n) / length
+    return mean.astype(np.float32)
 
   def biases_baseline(self) -> BiasesBaseline:
-    """Blank everywhere: wrong at the n recall steps, error n / T."""
-    error = self.num_symbols / self.T
-    return BiasesBaseline(error, error, float(self.alphabet_size))
+    """Blank everywhere: wrong at the n recall steps (overlapping: at the
+    (K-1)/K of them that do not recall the blank channel's symbol)."""
+    n, k = self.num_symbols, self.alphabet_size
+    wrong = n * (k - 1) / k if self._overlapping else n
+    error = wrong / self.T
+    return BiasesBaseline(error, error, float(self.out_dim - 1))
 
 
-def memorization(num_symbols: int = 5, alphabet_size: int = 2, T: int = 200
-                 ) -> MemorizationProblem:
+def memorization(num_symbols: int = 5, alphabet_size: int = 2, T: int = 200,
+                 *, channels: str = "separate") -> MemorizationProblem:
   """The noiseless memorization problem ("mem-5", "mem-20" in Table 5).
 
   Args:
     num_symbols: symbols to remember, >= 1 (5 for mem-5, 10 for mem-20).
     alphabet_size: alphabet size, >= 1 (2 for mem-5, 5 for mem-20).
     T: total sequence length, >= 2 num_symbols + 1 (200 / 80 in Table 5).
+    channels: ``"separate"`` (default) or ``"overlapping"`` (the 2011
+      release's layout; see :class:`MemorizationProblem`).
 
   Returns:
     A :class:`MemorizationProblem`; see it for the layout.
@@ -140,6 +181,9 @@ def memorization(num_symbols: int = 5, alphabet_size: int = 2, T: int = 200
     >>> from jaxmomentum.problems import memorization
     >>> memorization(10, 5, 80).biases_baseline().mean_predictor_error
     0.125
+    >>> memorization(10, 5, 80, channels="overlapping").biases_baseline(
+    ...     ).mean_predictor_error * 80   # wrong steps per sequence
+    8.0
   """
-  return MemorizationProblem(num_symbols, alphabet_size, T)
+  return MemorizationProblem(num_symbols, alphabet_size, T, channels=channels)
 

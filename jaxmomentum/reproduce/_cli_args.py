@@ -122,7 +122,9 @@ def protocols(args):
       "--loss-normalization": ("loss_normalization", args.loss_normalization),
       "--input-scale": ("input_scale", args.input_scale),
       "--output-bias": ("output_bias", args.output_bias),
-      "--no-center": ("center", False if args.no_center else None)},
+      "--no-center": ("center", False if args.no_center else None),
+      "--memorization-channels": ("memorization_channels",
+                                  args.memorization_channels)},
       problems=rnn_problems or None)
   if args.unroll is not None:  # a speed knob: the protocol keeps its name
     try:

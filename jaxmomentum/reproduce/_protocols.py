@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Optional
 from jaxmomentum._validation import check_int
 from jaxmomentum._validation import check_range
 from jaxmomentum.problems import LOSS_NORMALIZATIONS
+from jaxmomentum.problems import MEMORIZATION_CHANNELS
 from jaxmomentum.reproduce import paper
 from jaxmomentum.reproduce.paper import OUTPUT_BIASES
 
@@ -148,6 +149,11 @@ class RNNProtocol(_Protocol):
       or ``"zero"``.
     center: subtract the known input (and linear target) means from every
       batch (default ``True``: Section 4.1, "inputs and outputs centered").
+    memorization_channels: the memorization rows' layout: ``"separate"``
+      (default: go and blank on channels of their own) or ``"overlapping"``
+      (the 2011 release: on the last two symbols' channels, which gives
+      exactly Table 5's biases 2.5 and 8.0; see
+      :class:`jaxmomentum.problems.MemorizationProblem`).
   """
 
   mu0s: tuple[float, ...] = (0.0, 0.9, 0.98, 0.995)
@@ -160,6 +166,7 @@ class RNNProtocol(_Protocol):
   input_scale: Optional[float] = None
   output_bias: str = "mean"
   center: bool = True
+  memorization_channels: str = "separate"
 
   _LABELS: ClassVar[dict] = {
       "num_steps": "updates per run", "seeds": "seeds per grid point",
@@ -169,7 +176,8 @@ class RNNProtocol(_Protocol):
       "hidden_size": "hidden units",
       "loss_normalization": "loss normalization",
       "input_scale": "input-to-hidden std (None: Table 4's)",
-      "output_bias": "output bias", "center": "centered inputs/targets"}
+      "output_bias": "output bias", "center": "centered inputs/targets",
+      "memorization_channels": "memorization go/blank channels"}
 
   def __post_init__(self):
     super().__post_init__()
@@ -187,6 +195,10 @@ class RNNProtocol(_Protocol):
       check_range("input_scale", self.input_scale, 0.0, float("inf"),
                   low_open=True)
       object.__setattr__(self, "input_scale", float(self.input_scale))
+    if self.memorization_channels not in MEMORIZATION_CHANNELS:
+      raise ValueError(f"memorization_channels must be one of "
+                       f"{MEMORIZATION_CHANNELS}, got "
+                       f"{self.memorization_channels!r}")
     if self.output_bias not in OUTPUT_BIASES:
       raise ValueError(f"output_bias must be one of {OUTPUT_BIASES}, got "
                        f"{self.output_bias!r}")

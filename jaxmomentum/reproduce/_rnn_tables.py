@@ -15,6 +15,7 @@ mean ± std over seeds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 import threading
@@ -23,6 +24,7 @@ from typing import Callable, NamedTuple, Optional, Union
 import jax
 import jax.numpy as jnp
 
+from jaxmomentum import problems as problems_lib
 from jaxmomentum import schedules
 from jaxmomentum import training
 from jaxmomentum.models import RNN
@@ -35,6 +37,15 @@ from jaxmomentum.reproduce import paper
 from jaxmomentum.reproduce._protocols import RNNProtocol
 
 RowLike = Union[str, paper.Table5Row]
+
+
+def protocol_problem(problem, protocol: RNNProtocol):
+  """``problem`` with the protocol's memorization layout (others as given)."""
+  if (isinstance(problem, problems_lib.MemorizationProblem)
+      and problem.channels != protocol.memorization_channels):
+    return dataclasses.replace(problem,
+                               channels=protocol.memorization_channels)
+  return problem
 
 
 class RNNTask(NamedTuple):
@@ -61,7 +72,7 @@ def rnn_task(row: RowLike, protocol: RNNProtocol, *,
   gradient reaching the information steps, answer sensitivity).
   """
   row = paper.table5_row(row)
-  problem = row.problem
+  problem = protocol_problem(row.problem, protocol)
   bias = paper.table4_output_bias(problem, protocol.output_bias,
                                   protocol.center)
   input_scale = (row.input_scale if protocol.input_scale is None
@@ -133,7 +144,8 @@ def _tag(protocol: RNNProtocol, row: RowLike, method: str) -> str:
   # defaults, so checkpoints made before they existed still resume.
   for k, default in (("loss_normalization", "step_mean"),
                      ("input_scale", None), ("output_bias", "mean"),
-                     ("center", True)):
+                     ("center", True),
+                     ("memorization_channels", "separate")):
     if getattr(protocol, k) != default:
       fields[k] = getattr(protocol, k)
   return json.dumps({"version": __version__, "table": "5",
@@ -163,12 +175,19 @@ def run_grids(protocol: RNNProtocol, row: RowLike, out_dir: Path, *,
       merged=merged, devices=devices)
 
 
-def cells_for(row: RowLike, results: dict[str, training.GridResult]
+def cells_for(row: RowLike, results: dict[str, training.GridResult],
+              protocol: Optional[RNNProtocol] = None
               ) -> tuple[list[_cells.Cell], dict]:
-  """The Table 5 cells of one row, and per column its selected point."""
+  """The Table 5 cells of one row, and per column its selected point.
+
+  ``protocol``: the runs' protocol, for its memorization layout's biases
+  (default: the default layout).
+  """
   row = paper.table5_row(row)
   factor = row.unit_factor
-  baseline = row.problem.biases_baseline().mean_predictor_error * factor
+  problem = (row.problem if protocol is None
+             else protocol_problem(row.problem, protocol))
+  baseline = problem.biases_baseline().mean_predictor_error * factor
   cells = [_cells.Cell(
       "5", row.key, "biases",
       training.SeedStats(baseline, 0.0, baseline, baseline, 1, 0),
@@ -283,7 +302,7 @@ def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
                               progress=progress,
                               checkpoint_every_s=checkpoint_every_s, log=log)
   for name, results in all_results.items():
-    problem_cells, selected = cells_for(name, results)
+    problem_cells, selected = cells_for(name, results, protocol)
     cells += problem_cells
     for method, result in results.items():
       runs.append(_writers.result_json(result, problem=paper.TABLE5[name].label,

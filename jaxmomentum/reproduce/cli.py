@@ -236,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "average target) or 'zero'")
   rnn.add_argument("--no-center", action="store_true",
                    help="do not subtract the known input/target means")
+  rnn.add_argument("--memorization-channels",
+                   choices=_protocols.MEMORIZATION_CHANNELS,
+                   help="memorization layout: 'separate' (default: go and "
+                   "blank on channels of their own) or 'overlapping' (the "
+                   "2011 release: on the last two symbols' channels; gives "
+                   "Table 5's biases 2.5 and 8.0)")
   rep.add_argument("--data-dir", help="directory with the MNIST IDX files "
                    "or mnist.npz, digs3pts_1.mat (CURVES) and "
                    "newfaces_rot_single.mat (FACES); rows whose file is "
