@@ -69,28 +69,39 @@ def _tiny(name):
   return problems.memorization(3, 3, 12), ref.MemProblem(3, 3, T=12)
 
 
-@functools.cache
-def _trainer(name, method="nag", num_steps=4):
-  protocol = _protocols.PROTOCOLS["paper"][0].replace(
+def _tiny_protocol(num_steps=4):
+  # eval_every=1: each of the trainer's chunks is exactly one update.
+  return _protocols.PROTOCOLS["paper"][0].replace(
       num_steps=num_steps, hidden_size=HIDDEN, warmup_steps=WARMUP,
-      eval_every=num_steps, batch_size=BATCH, eval_batch_size=BATCH,
+      eval_every=1, batch_size=BATCH, eval_batch_size=BATCH,
       num_eval_batches=1)
-  # The Table 5 row of the problem's kind, with the tiny problem in it.
-  row = dataclasses.replace(paper.TABLE5["add" if name == "add" else "mem20"],
-                            problem=_tiny(name)[0])
-  return _rnn_tables.make_rnn_trainer(row, protocol, method)
+
+
+def _row(name):
+  """The Table 5 row of the problem's kind, with the tiny problem in it."""
+  return dataclasses.replace(paper.TABLE5["add" if name == "add" else "mem20"],
+                             problem=_tiny(name)[0])
+
+
+@functools.cache
+def _task(name):
+  """Our model, data, loss and metrics (``_rnn_tables.rnn_task``)."""
+  return _rnn_tables.rnn_task(_row(name), _tiny_protocol())
 
 
 @functools.cache
 def _jitted(name, method="nag"):
   """Our pieces, jitted once per problem (compiling is most of the cost)."""
-  trainer = _trainer(name, method)
+  task = _task(name)
+  trainer = _rnn_tables.make_rnn_trainer(_row(name), _tiny_protocol(), method)
+  assert trainer.config.chunk_size == 1
   return types.SimpleNamespace(
       trainer=trainer,
-      sample=jax.jit(trainer._sample_fn, static_argnums=1),
-      value_and_grad=jax.jit(jax.value_and_grad(trainer._loss_fn)),
-      eval=jax.jit(trainer._eval_fn),
-      update=jax.jit(trainer._update, static_argnums=2))
+      sample=jax.jit(lambda key, n: task.sample_fn(key, n, None),
+                     static_argnums=1),
+      value_and_grad=jax.jit(jax.value_and_grad(task.loss_fn)),
+      eval=jax.jit(task.eval_fn),
+      update=jax.jit(trainer.run_chunk))
 
 
 def _cast(tree, dtype):
@@ -105,7 +116,7 @@ def _params(name, dtype, seed=0, perturb=0.3):
   init's compile), moved off the init by ``perturb`` * N(0, 1) so that the
   biases are nonzero and every gradient term is exercised."""
   _, theirs = _tiny(name)
-  shapes = jax.eval_shape(_trainer(name)._init_fn, jax.random.key(0))
+  shapes = jax.eval_shape(_task(name).init_fn, jax.random.key(0))
   gen = torch.Generator().manual_seed(seed)
   t = ref.init_params(theirs, HIDDEN, gen, torch.float64, out_bias="log_mean")
   rng = np.random.default_rng(seed)
@@ -218,23 +229,25 @@ def test_zero_one_error_matches(name):
 
 
 def _engine_steps(name, method, lr, mu0, num_steps=4):
-  """``num_steps`` updates of our training engine (``Trainer._update``, the
-  step ``run_grid`` scans) in float64; returns θ, the batches it drew and the
-  starting params."""
+  """``num_steps`` updates of our training engine (``Trainer.run_chunk``,
+  what ``run_grid`` runs, one update per chunk here) in float64; returns θ,
+  the batches it drew and the starting params."""
   f = _jitted(name, method)
   trainer = f.trainer
   hparams = {"learning_rate": jnp.float64(lr), "mu0": jnp.float64(mu0)}
   params = _params(name, jnp.float64, seed=1, perturb=0.1)
   data_key, eval_key = jax.random.split(jax.random.key(11))
-  state = training.TrainState(
-      params=params, opt_state=trainer._optimizer(hparams).init(params),
-      step=jnp.zeros([], jnp.int32), diverged_at=jnp.full([], -1, jnp.int32),
-      data_key=data_key, eval_key=eval_key)
+  # The engine's own initial state (zero velocity), moved to our params.
+  state = trainer.init(jax.random.key(0), hparams)
+  state = state._replace(params=params,
+                         opt_state=_cast(state.opt_state, jnp.float64),
+                         data_key=data_key, eval_key=eval_key)
   batches = []
   for _ in range(num_steps):
     batches.append(f.sample(jax.random.fold_in(state.data_key, state.step),
                             BATCH))
     state, _ = f.update(state, hparams, None)
+    assert int(state.step) == len(batches)
   assert int(state.diverged_at) == -1
   theta = (jm.nag_eval_params(state.opt_state, state.params)
            if method == "nag" else state.params)
@@ -256,6 +269,9 @@ def _ref_steps(name, method, lr, mu0, start, batches, warmup=WARMUP):
   return {k: v.numpy() for k, v in params.items()}
 
 
+@pytest.mark.standard_promotion(
+    reason="the engine's float32 sampler feeds float64 params here (the "
+    "comparison runs in float64): the RNN promotes its inputs")
 @pytest.mark.parametrize("name, method",
                          [("add", "nag"), ("mem", "nag"), ("add", "cm")])
 def test_momentum_steps_match(name, method):
@@ -401,8 +417,8 @@ def test_table4_init_statistics(name):
   theirs_p = (ref.AddProblem(80) if name == "add"
               else ref.MemProblem(10, 5, 80))
   protocol = _protocols.PROTOCOLS["paper"][0]
-  trainer = _rnn_tables.make_rnn_trainer(name, protocol, "nag")
-  ours = _as_ref(jax.jit(trainer._init_fn)(jax.random.key(0)))
+  task = _rnn_tables.rnn_task(name, protocol)
+  ours = _as_ref(jax.jit(task.init_fn)(jax.random.key(0)))
   # Table 4 literal "average of outputs" for softmax is the mean one-hot; ours
   # is log of it (initial softmax = class frequencies): compare like for like.
   theirs = {k: v.numpy() for k, v in ref.init_params(

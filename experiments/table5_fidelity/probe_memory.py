@@ -19,20 +19,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmomentum import initializers
-from jaxmomentum import problems
 from jaxmomentum.models import RNN
-from jaxmomentum.reproduce import _rnn_tables
+from jaxmomentum.reproduce import paper
 
-PROBLEM = problems.TABLE5_PROBLEMS["mem-20 T=80"]
+PROBLEM = paper.TABLE5["mem20"].problem
 STEPS = (9, 40, 69)  # the last data symbol, mid-delay, the "go" step
 
 
 def model(input_scale=0.1, radius=1.1):
   return RNN(output_size=PROBLEM.out_dim, hidden_size=100, head="softmax",
-             init_recipe=initializers.table4_rnn_init(
+             init_recipe=paper.table4_rnn_init(
                  input_scale, output_bias=jnp.asarray(
-                     _rnn_tables.output_bias(PROBLEM)),
+                     paper.table4_output_bias(PROBLEM)),
                  spectral_radius=radius))
 
 
@@ -64,6 +62,8 @@ def probe(rnn, params=None, seed=0, n=4000):
 
 
 def checkpoint_runs(directory: pathlib.Path):
+  """The runs' parameters in a checkpoint of the first format (``leaf_*``
+  entries, as committed in ``experiments/table5_paper_length``)."""
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
   manager = ocp.CheckpointManager(directory.resolve() / "checkpoints")
   step = manager.latest_step()

@@ -177,7 +177,7 @@ class RNN(nn.Module):
       h0 = self.param("initial_state", recipe.initial_state, (hidden,),
                       self.param_dtype)
     else:
-      h0 = jnp.zeros((hidden,), self.param_dtype)
+      h0 = jnp.zeros((hidden,), w_hh.dtype)  # the params' own dtype
     h0 = jnp.broadcast_to(h0, (batch, hidden))
 
     # Time-major before the input matmul: transposing the small inputs is

@@ -146,7 +146,7 @@ class ArithmeticProblem(SequenceProblem):
     last = uniform_int(u[:, n:n + 1], *self.target_step_range)
     first = uniform_int(u[:, n + 1:n + 2], *self.first_marker_range)
     second = uniform_int(u[:, n + 2:], *self.second_marker_range)
-    t = jnp.arange(n)[None, :]
+    t = jnp.arange(n, dtype=first.dtype)[None, :]  # int32 under x64 too
     marked = (t == first) | (t == second)
     marker = jnp.where(t == last - 3, -1,
                        jnp.where(marked, 1, jnp.where(t == 0, -1, 0)))

@@ -55,8 +55,9 @@ def _as_float(values, mask):
                      f"got {jnp.shape(values)}")
   values = jnp.asarray(values)
   dtype = jnp.float32
-  if jnp.issubdtype(values.dtype, jnp.floating):
-    dtype = jnp.promote_types(values.dtype, jnp.float32)
+  if (jnp.issubdtype(values.dtype, jnp.floating)
+      and jnp.finfo(values.dtype).bits >= 32):  # (no promotion: strict-clean)
+    dtype = values.dtype
   return values.astype(dtype), jnp.asarray(mask).astype(dtype)
 
 
