@@ -162,7 +162,7 @@ def test_tolerance_is_a_field():
   assert base.mean_predictor_error == pytest.approx(1 - 0.19, abs=1e-9)
 
 
-# -- loss normalization: the 2011 release's per-sequence sum ------------------
+# -- loss normalization: the per-sequence sum ---------------------------------
 
 def _numpy_losses(outputs, targets, mask, kind):
   """Float64 NumPy: per-step loss, then both reductions written out."""

@@ -15,10 +15,13 @@ multiplication, temporal order) this is the mean over sequences; with every
 step counted (memorization) it is the mean over all ``batch * time`` steps,
 which equals the mean over sequences of the per-sequence step average.
 
-The losses also take ``normalization="sequence_sum"``, the convention of the
-2011 Hessian-free RNN release (``opt/utils/nonlin.py``, ``opt/hf.py``): per
-sequence the sum over its counted steps (with a factor 1/2 for the squared
-error), averaged over sequences,
+The losses also take ``normalization="sequence_sum"``: per sequence the sum
+over its counted steps (with a factor 1/2 for the squared error), averaged
+over sequences. It was long read as the 2011 Hessian-free RNN release's
+convention; the release's per-step losses are those sums
+(``opt/utils/nonlin.py``), but its ``HF._op`` (``opt/hf.py``) then divides
+loss and gradient by the number of counted outputs in the batch, i.e. the
+release trains on the step mean (with 1/2 for squared error). The sum is
 
 .. math::
 
@@ -103,8 +106,9 @@ def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
                    0.0)
 
 
-# "step_mean": the mean over counted steps (ours); "sequence_sum": the 2011
-# release's per-sequence sum, averaged over sequences.
+# "step_mean": the mean over counted steps (ours, and the 2011 release's up
+# to 1/2 for squared error); "sequence_sum": the per-sequence sum, averaged
+# over sequences.
 LOSS_NORMALIZATIONS = ("step_mean", "sequence_sum")
 
 
@@ -158,8 +162,8 @@ def squared_error(outputs: jax.Array, targets: jax.Array, mask: jax.Array,
   :func:`masked_mean`. For addition and multiplication, where one step per
   sequence counts, this is the mean over sequences of the squared error of
   the final output. With ``normalization="sequence_sum"``:
-  :math:`\tfrac12 \sum_t m_{bt} \ell_{bt}` averaged over sequences (the 2011
-  release).
+  :math:`\tfrac12 \sum_t m_{bt} \ell_{bt}` averaged over sequences (the
+  2011 release trains on half the step mean).
 
   Args:
     outputs: linear outputs ``[batch, time, dim]``.
@@ -196,7 +200,7 @@ def softmax_cross_entropy(logits: jax.Array, targets: jax.Array,
     targets: one-hot (or probability) targets ``[batch, time, classes]``.
     mask: ``[batch, time]``.
     normalization: ``"step_mean"`` (default: nats per counted step) or
-      ``"sequence_sum"`` (nats per sequence, the 2011 release).
+      ``"sequence_sum"`` (nats per sequence).
 
   Returns:
     A float scalar (float64 for float64 inputs, else float32).

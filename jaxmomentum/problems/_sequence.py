@@ -117,11 +117,12 @@ class SequenceProblem(ScoredProblem):
     and :func:`softmax_cross_entropy`): for the linear-output problems the
     mean over sequences of the final output's squared error, for
     memorization the mean cross-entropy per time step.
-    ``normalization="sequence_sum"`` is the 2011 HF-RNN release's objective:
-    per sequence the sum over its counted steps (1/2 for squared error),
-    averaged over sequences; its gradients are T times larger for
-    memorization and half as large for addition/multiplication. The paper
-    does not say which one its momentum runs used.
+    ``normalization="sequence_sum"``: per sequence the sum over its counted
+    steps (1/2 for squared error), averaged over sequences; its gradients
+    are T times larger for memorization and half as large for
+    addition/multiplication. The 2011 HF-RNN release sums per step and then
+    divides by the batch's counted outputs (``HF._op``): the step mean, 1/2
+    for squared error. The paper does not say what its momentum runs used.
 
     Args:
       outputs: the model's outputs (logits for softmax problems)

@@ -138,10 +138,12 @@ class RNNProtocol(_Protocol):
   HF-RNN release:
 
   Attributes:
-    loss_normalization: ``"step_mean"`` (default: mean over counted steps)
-      or ``"sequence_sum"`` (the 2011 release: per-sequence sum over steps,
-      1/2 for squared error, mean over sequences; T = 80 times larger
-      gradients for mem-20, half for add). The paper does not say.
+    loss_normalization: ``"step_mean"`` (default: mean over counted steps;
+      the 2011 release's ``HF._op`` divides its summed loss and gradient by
+      the batch's counted outputs, the same up to 1/2 for squared error) or
+      ``"sequence_sum"`` (per-sequence sum over steps, 1/2 for squared
+      error, mean over sequences; T = 80 times larger gradients for mem-20,
+      half for add). The paper does not say.
     input_scale: std of the input-to-hidden weights; ``None`` (default) is
       Table 4's value for each row (``paper.TABLE5[key].input_scale``).
     output_bias: ``"mean"`` (default, Table 4: "average of outputs": the

@@ -225,9 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "1,000; 1/5 of runs shorter than 5,000 updates)")
   rnn.add_argument("--loss-normalization",
                    choices=_protocols.LOSS_NORMALIZATIONS,
-                   help="'step_mean' (default): mean over counted steps; "
-                   "'sequence_sum': the 2011 HF-RNN release's per-sequence "
-                   "sum (1/2 squared error), mean over sequences")
+                   help="'step_mean' (default): mean over counted steps (the "
+                   "2011 HF-RNN release's, up to 1/2 for squared error); "
+                   "'sequence_sum': per-sequence sum (1/2 squared error), "
+                   "mean over sequences")
   rnn.add_argument("--input-scale", type=float,
                    help=f"input-to-hidden std (default: Table 4's, "
                    f"{scales})")
