@@ -62,26 +62,34 @@ def probe(rnn, params=None, seed=0, n=4000):
 
 
 def checkpoint_runs(directory: pathlib.Path):
-  """The runs' parameters in a checkpoint of the first format (``leaf_*``
-  entries, as committed in ``experiments/table5_paper_length``)."""
+  """The runs' parameters in a grid checkpoint (``leaf_*`` entries in the
+  first format, the state pytree itself in format 2)."""
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
   manager = ocp.CheckpointManager(directory.resolve() / "checkpoints")
   step = manager.latest_step()
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
-  description = restored.meta["description"]
-  offset = len(description["metrics"])
-  paths = [p for p, _, _ in description["state"]]
-  leaves = {p: np.asarray(restored.state[f"leaf_{offset + i:05d}"])
-            for i, p in enumerate(paths)}
-  names = [p for p in paths if p.startswith(".params['params']")]
+  meta = manager.restore(step, args=ocp.args.Composite(
+      meta=ocp.args.JsonRestore())).meta
+  description = meta["description"]
   grid = description["grid"]
-  done = restored.meta["chunks_done"] * description["config"]["chunk_size"]
+  if meta.get("format", 1) == 1:
+    state = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore())).state
+    offset = len(description["metrics"])
+    paths = [p for p, _, _ in description["state"]]
+    leaves = {p: np.asarray(state[f"leaf_{offset + i:05d}"])
+              for i, p in enumerate(paths)}
+    params = {p.split("['")[2].rstrip("']"): leaves[p] for p in paths
+              if p.startswith(".params['params']")}
+  else:
+    tree = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.PyTreeRestore())).state
+    params = {k: np.asarray(v) for k, v in
+              tree["state"]["params"]["params"].items()}
+  done = meta["chunks_done"] * description["config"]["chunk_size"]
   for run in range(len(grid["learning_rate"])):
-    params = {"params": {p.split("['")[2].rstrip("']"):
-                         jnp.asarray(leaves[p][run]) for p in names}}
     yield (f"after {done:,} updates: μ0={grid['mu0'][run]:g}, "
-           f"ε={grid['learning_rate'][run]:g}", params)
+           f"ε={grid['learning_rate'][run]:g}",
+           {"params": {k: jnp.asarray(v[run]) for k, v in params.items()}})
 
 
 def main():

@@ -35,22 +35,31 @@ def read_grid(directory: pathlib.Path) -> dict:
   step = manager.latest_step()
   if step is None:
     return None  # the grid has started but not saved yet
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
-  meta, leaves = restored.meta, restored.state
+  meta = manager.restore(step, args=ocp.args.Composite(
+      meta=ocp.args.JsonRestore())).meta
   description = meta["description"]
-  names = description["metrics"]  # sorted: the first leaves of the tree
-  metrics = {n: np.asarray(leaves[f"leaf_{i:05d}"]) for i, n in
-             enumerate(names)}
-  paths = [p for p, _, _ in description["state"]]
-  diverged_index = len(names) + next(i for i, p in enumerate(paths)
-                                     if "diverged_at" in p)
+  names = description["metrics"]
+  if meta.get("format", 1) == 1:  # host arrays by position, leaf_00000...
+    leaves = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore())).state
+    metrics = {n: np.asarray(leaves[f"leaf_{i:05d}"]) for i, n in
+               enumerate(names)}  # sorted: the first leaves of the tree
+    paths = [p for p, _, _ in description["state"]]
+    diverged_index = len(names) + next(i for i, p in enumerate(paths)
+                                       if "diverged_at" in p)
+    diverged_at = np.asarray(leaves[f"leaf_{diverged_index:05d}"])
+  else:  # format 2: the {"state", "metrics"} pytree itself (rows padded)
+    tree = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.PyTreeRestore())).state
+    rows = len(description["seeds"]) * len(description["grid"]["mu0"])
+    metrics = {n: np.asarray(tree["metrics"][n])[:rows] for n in names}
+    diverged_at = np.asarray(tree["state"]["diverged_at"])[:rows]
   config = description["config"]
   return {"metrics": metrics, "grid": description["grid"],
           "steps_done": meta["chunks_done"] * config["chunk_size"],
           "eval_every": config["eval_every"],
           "num_steps": config["num_steps"],
-          "diverged_at": np.asarray(leaves[f"leaf_{diverged_index:05d}"]),
+          "diverged_at": diverged_at,
           "seeds": description["seeds"],
           "tag": json.loads(description["tag"])}
 
