@@ -117,12 +117,14 @@ def plot(path: pathlib.Path, rows):
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   names = ("loss", "error", "rho", "saturated", "grad_info", "sensitivity")
   fig, axes = plt.subplots(2, 3, figsize=(14, 7))
-  settings = sorted({r["setting"] for r in rows})
-  colors = dict(zip(settings, plt.cm.tab10.colors))
+  # One color per (setting, ε); seeds share it.
+  lines = sorted({(r["setting"], r["learning_rate"]) for r in rows})
+  colors = dict(zip(lines, plt.cm.tab10.colors * 3))
   for ax, name in zip(axes.flat, names):
     for row in rows:
-      ax.plot(row["steps"], row[name], color=colors[row["setting"]],
-              alpha=0.8, label=f"{row['setting']} ε={row['learning_rate']:g}"
+      line = (row["setting"], row["learning_rate"])
+      ax.plot(row["steps"], row[name], color=colors[line], alpha=0.8,
+              label=f"{line[0]} ε={line[1]:g}"
               if row["seed"] == rows[0]["seed"] else None)
     ax.set_title(name)
     ax.set_xlabel("updates")
