@@ -31,7 +31,7 @@ BIASES = {"add": 0.922, "mul": 0.889, "mem5": 0.025, "mem20": 0.125}
 def read_grid(directory: pathlib.Path) -> dict:
   """Metrics ``{name: [runs, evals]}``, grid, steps done, diverged_at."""
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
-  manager = ocp.CheckpointManager(directory / "checkpoints")
+  manager = ocp.CheckpointManager(directory.resolve() / "checkpoints")
   step = manager.latest_step()
   if step is None:
     return None  # the grid has started but not saved yet
