@@ -58,6 +58,8 @@ def main(argv=None):
   parser.add_argument("--problem", default="mem20", choices=list(RNN_PROBLEMS))
   parser.add_argument("--steps", type=int, default=5000)
   parser.add_argument("--seeds", type=int, default=2)
+  parser.add_argument("--first-seed", type=int, default=0,
+                      help="seeds first-seed, ..., first-seed + seeds - 1")
   parser.add_argument("--mu0", type=float, default=0.995)
   parser.add_argument("--method", default="nag", choices=["nag", "cm"])
   parser.add_argument("--learning-rates", default="1e-5")
@@ -78,7 +80,8 @@ def main(argv=None):
     print(f"{name}: {overrides or 'defaults'}; warm-up "
           f"{protocol.warmup_steps}; {grid.size * args.seeds} runs")
     result = training.run_grid(
-        trainer, grid, seeds=args.seeds, out_dir=args.out / name,
+        trainer, grid, out_dir=args.out / name,
+        seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
         checkpoint_every_s=60,
         tag=json.dumps({"setting": text, "problem": args.problem,
                         "momentum": args.method}))
