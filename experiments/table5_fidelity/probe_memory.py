@@ -62,34 +62,18 @@ def probe(rnn, params=None, seed=0, n=4000):
 
 
 def checkpoint_runs(directory: pathlib.Path):
-  """The runs' parameters in a grid checkpoint (``leaf_*`` entries in the
-  first format, the state pytree itself in format 2)."""
-  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
-  manager = ocp.CheckpointManager(directory.resolve() / "checkpoints")
-  step = manager.latest_step()
-  meta = manager.restore(step, args=ocp.args.Composite(
-      meta=ocp.args.JsonRestore())).meta
-  description = meta["description"]
-  grid = description["grid"]
-  if meta.get("format", 1) == 1:
-    state = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore())).state
-    offset = len(description["metrics"])
-    paths = [p for p, _, _ in description["state"]]
-    leaves = {p: np.asarray(state[f"leaf_{offset + i:05d}"])
-              for i, p in enumerate(paths)}
-    params = {p.split("['")[2].rstrip("']"): leaves[p] for p in paths
-              if p.startswith(".params['params']")}
-  else:
-    tree = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.PyTreeRestore())).state
-    params = {k: np.asarray(v) for k, v in
-              tree["state"]["params"]["params"].items()}
-  done = meta["chunks_done"] * description["config"]["chunk_size"]
-  for run in range(len(grid["learning_rate"])):
-    yield (f"after {done:,} updates: μ0={grid['mu0'][run]:g}, "
-           f"ε={grid['learning_rate'][run]:g}",
-           {"params": {k: jnp.asarray(v[run]) for k, v in params.items()}})
+  """The runs' parameters in a grid checkpoint (either format), read by
+  ``experiments/table5_paper_length/report.py``."""
+  import sys  # pylint: disable=import-outside-toplevel
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]
+                         / "table5_paper_length"))
+  import report  # pylint: disable=import-outside-toplevel
+  grid = report.read_grid(directory)
+  for run, (mu0, lr) in enumerate(zip(grid["grid"]["mu0"],
+                                      grid["grid"]["learning_rate"])):
+    yield (f"after {grid['steps_done']:,} updates: μ0={mu0:g}, ε={lr:g}",
+           {"params": {k: jnp.asarray(v[run])
+                       for k, v in grid["params"].items()}})
 
 
 def main():

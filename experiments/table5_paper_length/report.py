@@ -29,7 +29,8 @@ BIASES = {"add": 0.922, "mul": 0.889, "mem5": 0.025, "mem20": 0.125}
 
 
 def read_grid(directory: pathlib.Path) -> dict:
-  """Metrics ``{name: [runs, evals]}``, grid, steps done, diverged_at."""
+  """Metrics ``{name: [runs, evals]}``, params ``{name: [runs, ...]}``,
+  grid, steps done, diverged_at; from either checkpoint format."""
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
   manager = ocp.CheckpointManager(directory.resolve() / "checkpoints")
   step = manager.latest_step()
@@ -48,18 +49,23 @@ def read_grid(directory: pathlib.Path) -> dict:
     diverged_index = len(names) + next(i for i, p in enumerate(paths)
                                        if "diverged_at" in p)
     diverged_at = np.asarray(leaves[f"leaf_{diverged_index:05d}"])
+    params = {p.split("['")[2].rstrip("']"):
+              np.asarray(leaves[f"leaf_{len(names) + i:05d}"])
+              for i, p in enumerate(paths) if p.startswith(".params['params']")}
   else:  # format 2: the {"state", "metrics"} pytree itself (rows padded)
     tree = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.PyTreeRestore())).state
     rows = len(description["seeds"]) * len(description["grid"]["mu0"])
     metrics = {n: np.asarray(tree["metrics"][n])[:rows] for n in names}
     diverged_at = np.asarray(tree["state"]["diverged_at"])[:rows]
+    params = {k: np.asarray(v)[:rows]
+              for k, v in tree["state"]["params"]["params"].items()}
   config = description["config"]
   return {"metrics": metrics, "grid": description["grid"],
           "steps_done": meta["chunks_done"] * config["chunk_size"],
           "eval_every": config["eval_every"],
           "num_steps": config["num_steps"],
-          "diverged_at": diverged_at,
+          "diverged_at": diverged_at, "params": params,
           "seeds": description["seeds"],
           "tag": json.loads(description["tag"])}
 
