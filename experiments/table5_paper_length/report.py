@@ -11,8 +11,13 @@ writes ``curves.json``, ``curves.md`` and ``curves.png``:
 ``RUN_OUT_DIR`` is the ``--out`` of the reproduce command (it holds
 ``checkpoints/table5/<problem>-<nag|cm|nag+cm>``). A run "leaves its biases plateau"
 at the first evaluation whose zero-one error is at most half the biases
-(constant-predictor) error of our generator; the loss column shows where
-the loss first falls to half its first evaluated value.
+(constant-predictor) error of the generator it ran on (read from the run's
+tag: the memorization layout changes it); the loss column shows where
+the loss first falls to half its first evaluated value. For the
+memorization rows the table also gives where the loss first falls below the
+best *timing-only* loss, (n/T) ln K: a model that knows when to answer but
+not which symbol cannot do better, so a loss below it means the data
+symbols reach the answers (mem-20 T=80: 10/80 ln 5 = 0.201).
 """
 
 from __future__ import annotations
@@ -23,9 +28,29 @@ import pathlib
 
 import numpy as np
 
-# Our generators' biases (constant-predictor) zero-one errors, as fractions
-# (jaxmomentum.reproduce.paper.TABLE5[...].problem.biases_baseline()).
-BIASES = {"add": 0.922, "mul": 0.889, "mem5": 0.025, "mem20": 0.125}
+
+def _problem(key: str, tag: dict):
+  """The generator a grid ran on: Table 5's row, in the tag's layout."""
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  from jaxmomentum.reproduce import paper  # pylint: disable=import-outside-toplevel
+  problem = paper.TABLE5[key].problem
+  channels = tag.get("memorization_channels")
+  if channels is not None and hasattr(problem, "channels"):
+    problem = dataclasses.replace(problem, channels=channels)
+  return problem
+
+
+def biases_error(problem) -> float:
+  """The constant predictor's zero-one error (Table 5's "biases")."""
+  return float(problem.biases_baseline().mean_predictor_error)
+
+
+def timing_only_loss(problem):
+  """(n/T) ln K for memorization (None otherwise): the lowest loss of a
+  model that answers at the right steps with no knowledge of the symbols."""
+  if not hasattr(problem, "alphabet_size"):
+    return None
+  return problem.num_symbols / problem.T * float(np.log(problem.alphabet_size))
 
 
 def read_grid(directory: pathlib.Path) -> dict:
@@ -82,6 +107,8 @@ def summarize(run_dir: pathlib.Path) -> list[dict]:
     grid = read_grid(directory)
     if grid is None:
       continue
+    generator = _problem(problem, grid["tag"])
+    biases, timing = biases_error(generator), timing_only_loss(generator)
     evals = grid["steps_done"] // grid["eval_every"]
     steps = grid["eval_every"] * np.arange(1, evals + 1)
     points = len(grid["grid"]["learning_rate"])
@@ -89,8 +116,10 @@ def summarize(run_dir: pathlib.Path) -> list[dict]:
       seed, point = grid["seeds"][r // points], r % points
       error = grid["metrics"]["error"][r, :evals]
       loss = grid["metrics"]["loss"][r, :evals]
-      exit_error = _first(error, 0.5 * BIASES[problem])
+      exit_error = _first(error, 0.5 * biases)
       exit_loss = _first(loss, 0.5 * loss[0]) if evals else None
+      below_timing = (_first(loss, np.nextafter(timing, 0.0))
+                      if timing is not None else None)
       mu0 = grid["grid"]["mu0"][point]
       if "nesterov" in grid["grid"]:  # a merged NAG+CM grid
         momentum = "nag" if grid["grid"]["nesterov"][point] else "cm"
@@ -101,8 +130,12 @@ def summarize(run_dir: pathlib.Path) -> list[dict]:
           "steps_done": int(grid["steps_done"]),
           "num_steps": int(grid["num_steps"]),
           "diverged_at": int(grid["diverged_at"][r]),
+          "generator": generator.name, "biases": biases,
+          "timing_only_loss": timing,
           "steps": steps.tolist(), "error": error.tolist(),
           "loss": loss.tolist(),
+          "below_timing_loss_at": None if below_timing is None
+                                  else int(steps[below_timing]),
           "leaves_plateau_at": None if exit_error is None
                                else int(steps[exit_error]),
           "loss_halved_at": None if exit_loss is None
@@ -111,23 +144,34 @@ def summarize(run_dir: pathlib.Path) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-  lines = ["| problem | method | μ0 | ε | seed | updates done | loss first → last | "
-           "zero-one error last (min) | error ≤ ½ biases at | loss halved at "
-           "| diverged at |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+  timing = any(r["timing_only_loss"] is not None for r in rows)
+  head = ("| problem | method | μ0 | ε | seed | updates done | loss first → last | "
+          "zero-one error last (min) | error ≤ ½ biases at | loss halved at "
+          + ("| loss < timing-only at " if timing else "") + "| diverged at |")
+  lines = [head, "|---" * head.count(" | ") + "|---|"]
   for r in rows:
     if not r["steps"]:
       continue
     pct = 100.0 if r["problem"].startswith("mem") else 1.0
     unit = "%" if pct != 1.0 else ""
+    below = ""
+    if timing:
+      below = ("- | " if r["timing_only_loss"] is None else
+               f"{r['below_timing_loss_at'] or 'not yet'} | ")
     lines.append(
         f"| {r['problem']} | {r['momentum']} | {r['mu0']:g} | "
         f"{r['learning_rate']:.0e} | {r['seed']} | {r['steps_done']:,} / {r['num_steps']:,}"
         f" | {r['loss'][0]:.4g} → {r['loss'][-1]:.4g} | "
         f"{pct * r['error'][-1]:.4g}{unit} ({pct * min(r['error']):.4g}{unit})"
         f" | {r['leaves_plateau_at'] or 'not yet'} | "
-        f"{r['loss_halved_at'] or 'not yet'} | "
+        f"{r['loss_halved_at'] or 'not yet'} | {below}"
         f"{r['diverged_at'] if r['diverged_at'] >= 0 else '-'} |")
-  return "\n".join(lines) + "\n"
+  generators = sorted({(r["generator"], r["biases"], r["timing_only_loss"])
+                       for r in rows}, key=str)
+  notes = [f"- {name}: biases error {biases:.4g}" +
+           ("" if t is None else f", timing-only loss {t:.4g}")
+           for name, biases, t in generators]
+  return "\n".join(lines + [""] + notes) + "\n"
 
 
 def plot(rows: list[dict], path: pathlib.Path) -> None:
@@ -144,8 +188,8 @@ def plot(rows: list[dict], path: pathlib.Path) -> None:
                f" s{r['seed']}")
       for i, key in enumerate(("loss", "error")):
         axes[i, j].plot(r["steps"], r[key], style, label=label)
-    axes[1, j].axhline(BIASES[problem], color="k", lw=0.8,
-                       label="biases (our generator)")
+    biases = next(r["biases"] for r in rows if r["problem"] == problem)
+    axes[1, j].axhline(biases, color="k", lw=0.8, label="biases")
     axes[0, j].set_title(f"{problem}: loss (log)")
     axes[0, j].set_yscale("log")
     axes[1, j].set_title(f"{problem}: zero-one error")
