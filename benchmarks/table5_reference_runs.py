@@ -90,7 +90,8 @@ def run_ours(args, ref, trace_batch, ref_problem, log=print):
   protocol = _protocols.PROTOCOLS["paper"][0].replace(
       num_steps=args.steps, batch_size=args.batch, warmup_steps=args.warmup,
       eval_every=args.every, eval_batch_size=args.eval_batch,
-      num_eval_batches=1, hidden_size=args.hidden)
+      num_eval_batches=1, hidden_size=args.hidden,
+      memorization_channels="separate")  # the reference's layout
   trainer = _rnn_tables.make_rnn_trainer(args.problem, protocol, args.method)
   if trainer.config.evals_per_chunk != 1:
     raise SystemExit("use --every >= steps / 50 (one evaluation per chunk)")

@@ -444,9 +444,10 @@ def test_memorization_channels_reach_the_trainer_and_the_tag():
              "nag") == tag(TINY_RNN, "mem20", "nag")
   assert '"memorization_channels": "overlapping"' in tag(overlap, "mem20",
                                                          "nag")
-  # add is untouched by it.
+  # add is untouched by it: its batches and its tag.
   _, _, _, add_batch = _first_batch_and_params(overlap, "add")
   assert add_batch.inputs.shape[-1] == 2
+  assert tag(overlap, "add", "nag") == tag(TINY_RNN, "add", "nag")
 
 
 @pytest.mark.parametrize("kind,centered,expected", [
@@ -518,7 +519,13 @@ def test_hour_protocol_is_the_paper_protocol_with_the_documented_knobs():
   hour = _protocols.RNN_HOUR
   assert (hour.warmup_steps, hour.eval_every, hour.num_eval_batches) == (
       1000, 400, 2)
+  # mem-20 in the release's layout (experiments/table5_hour's mem-20 half
+  # ran with --memorization-channels overlapping); add's tag is unchanged by
+  # the layout, so the add half's checkpoints still resume.
+  separate = knobs.replace(memorization_channels="separate")
+  tag = _rnn_tables._tag  # pylint: disable=protected-access
   for row in ("add", "mem20"):
-    assert (_rnn_tables._tag(hour, row, "nag+cm")  # pylint: disable=protected-access
-            == _rnn_tables._tag(knobs, row, "nag+cm"))  # pylint: disable=protected-access
+    assert tag(hour, row, "nag+cm") == tag(knobs, row, "nag+cm")
+  assert tag(hour, "add", "nag+cm") == tag(separate, "add", "nag+cm")
+  assert tag(hour, "mem20", "nag+cm") != tag(separate, "mem20", "nag+cm")
   assert _protocols.PROTOCOLS["hour"][0] is hour

@@ -45,11 +45,14 @@ class Curve:
 
 
 def plot_curves(path: Path, panels: Sequence[tuple[str, Sequence[Curve]]],
-                ylabel: str, suptitle: str, *, log_y: Optional[bool] = None
+                ylabel: str, suptitle: str, *, log_y: Optional[bool] = None,
+                references: Sequence[tuple[str, float]] = ()
                 ) -> Optional[Path]:
   """One panel per entry; each curve's mean over seeds and a min-max band.
 
   ``log_y=None`` uses a log scale when the values span more than a decade.
+  ``references``: ``(label, value)`` pairs drawn as horizontal lines on
+  every panel (e.g. the biases error a run must get below).
   """
   plt = pyplot()
   if plt is None or not panels:
@@ -76,6 +79,9 @@ def plot_curves(path: Path, panels: Sequence[tuple[str, Sequence[Curve]]],
         ax.fill_between(curve.steps, np.nanmin(finite, axis=0),
                         np.nanmax(finite, axis=0), color=color, alpha=0.2,
                         linewidth=0)
+    for j, (label, value) in enumerate(references):
+      ax.axhline(value, color="k", linewidth=0.8, linestyle=(":", "-.")[j % 2],
+                 label=label)
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("updates", fontsize=8)
     if log_y:

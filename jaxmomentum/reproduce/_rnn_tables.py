@@ -142,10 +142,15 @@ def _tag(protocol: RNNProtocol, row: RowLike, method: str) -> str:
       "eval_every", "eval_batch_size", "num_eval_batches", "hidden_size")}
   # The fidelity options join the tag only when they differ from the
   # defaults, so checkpoints made before they existed still resume.
+  # The memorization layout joins only the memorization rows' tags: the
+  # other rows' runs do not depend on it.
+  memorization = hasattr(paper.table5_row(row).problem, "channels")
   for k, default in (("loss_normalization", "step_mean"),
                      ("input_scale", None), ("output_bias", "mean"),
                      ("center", True),
                      ("memorization_channels", "separate")):
+    if k == "memorization_channels" and not memorization:
+      continue
     if getattr(protocol, k) != default:
       fields[k] = getattr(protocol, k)
   return json.dumps({"version": __version__, "table": "5",
@@ -204,15 +209,20 @@ def cells_for(row: RowLike, results: dict[str, training.GridResult],
 
 
 def plot_problem(path: Path, row: RowLike,
-                 results: dict[str, training.GridResult], selected: dict
-                 ) -> Optional[Path]:
-  """Learning curves: zero-one error vs updates, one panel per μ0."""
+                 results: dict[str, training.GridResult], selected: dict,
+                 protocol: Optional[RNNProtocol] = None) -> Optional[Path]:
+  """Learning curves: zero-one error vs updates, one panel per μ0, with the
+  biases error of the generator the runs used (``protocol``'s layout)."""
   row = paper.table5_row(row)
+  problem = (row.problem if protocol is None
+             else protocol_problem(row.problem, protocol))
+  biases = problem.biases_baseline().mean_predictor_error * row.unit_factor
   return _plots.plot_curves(
       path, _plots.momentum_panels(results, selected, "μ0",
                                     "SGD after warm-up", row.unit_factor),
       f"zero-one error ({row.unit})",
-      f"Table 5, {row.label}: mean and min-max over seeds")
+      f"Table 5, {row.label}: mean and min-max over seeds",
+      references=[(f"biases ({biases:.3g})", biases)])
 
 
 def _placements(problems: tuple[str, ...], concurrent: Optional[bool]
@@ -308,7 +318,7 @@ def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
       runs.append(_writers.result_json(result, problem=paper.TABLE5[name].label,
                                       method=method))
     figure = plot_problem(out_dir / f"table5_{name}_curves.png", name,
-                          results, selected)
+                          results, selected, protocol)
     if figure is not None:
       figures.append(figure)
   notes = [f"protocol: {protocol.name}"] + [

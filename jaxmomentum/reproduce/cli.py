@@ -195,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(days on a CPU); 'quick' (default): the documented "
                    "reduction, all targets in under 30 minutes on 2 cores; "
                    "'hour': Table 5's add and mem-20 rows, 20,000 updates, "
-                   "4 seeds, ε = 1e-4, μ0 in {0, 0.995}: about an hour on 2 "
-                   "cores (autoencoders as in 'quick')")
+                   "4 seeds, ε = 1e-4, μ0 in {0, 0.995}, mem-20 in the 2011 "
+                   "release's layout: about an hour on 2 cores (autoencoders "
+                   "as in 'quick')")
   rep.add_argument("--out", default="results",
                    help="directory for results and checkpoints "
                    "(default results)")
@@ -239,10 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not subtract the known input/target means")
   rnn.add_argument("--memorization-channels",
                    choices=_protocols.MEMORIZATION_CHANNELS,
-                   help="memorization layout: 'separate' (default: go and "
-                   "blank on channels of their own) or 'overlapping' (the "
-                   "2011 release: on the last two symbols' channels; gives "
-                   "Table 5's biases 2.5 and 8.0)")
+                   help="memorization layout: 'overlapping' (the 2011 "
+                   "release: go and blank on the last two symbols' channels; "
+                   "gives Table 5's biases 2.5 and 8.0; the default of "
+                   "--protocol paper and hour) or 'separate' (on channels of "
+                   "their own; the default of --protocol quick)")
   rep.add_argument("--data-dir", help="directory with the MNIST IDX files "
                    "or mnist.npz, digs3pts_1.mat (CURVES) and "
                    "newfaces_rot_single.mat (FACES); rows whose file is "
