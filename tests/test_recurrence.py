@@ -257,9 +257,10 @@ def test_no_custom_calls_on_the_default_path():
     assert "custom_call" not in jax.jit(fn).lower(*args).as_text()
 
 
-# The paper's RNN (addition: 2 inputs, 1 output; memorization: a one-hot
-# alphabet in, a softmax over it out) at its real sizes, T = 88 padded steps.
-PAPER_SIZES = [(88, 100, 100, 2, 1), (80, 100, 100, 12, 10)]
+# The paper's RNN at Table 5's sizes (time, batch, hidden, in, out): addition
+# (88 padded steps, 2 inputs, 1 output) and mem-20 (80 steps, 7 one-hot
+# inputs, 6 softmax outputs).
+PAPER_SIZES = [(88, 100, 100, 2, 1), (80, 100, 100, 7, 6)]
 
 
 def _paper_args(time, batch, hidden, in_dim, out_dim):
