@@ -29,6 +29,8 @@ machine line (CPU model, vector extensions, jax version, load):
 and the two targets: one seed at >= 2x PyTorch eager, and the grid at
 >= 70% of the matmul-limited rate (the measured peak / 0.494 GFLOP per
 update), or the measured account of where the rest of the time goes.
+``benchmarks/bench_rnn_levers.py`` times the layer's own portable levers,
+each alone, on a Table 5 update.
 Every row is timed on two clocks: "wall" (throughput seen) and "cpu" (per
 CPU-second of this process, which other processes' load does not count).
 The host-device count is a process flag, so ``main`` calls
@@ -156,7 +158,11 @@ def _package_task():
     return {"loss": problem.loss(out, batch),
             "error": problem.zero_one(out, batch)}
 
-  return init, loss, evaluate, problem.sample
+  def sample(key, batch_size, data=None):  # make_train's sample_fn
+    del data
+    return problem.centered(problem.sample(key, batch_size))  # as Table 5
+
+  return init, loss, evaluate, sample
 
 
 def _optimizer_factory():
@@ -248,20 +254,24 @@ def small_matmul_rates(iters=880) -> dict[str, tuple[float, float]]:
 def layer_loops(repeats=5) -> dict[str, tuple[float, float]]:
   """(wall s, CPU s) of the layer's two time loops, each alone, per update.
 
-  ``"forward loop"``: ``_recurrence._forward`` (T steps of matmul, tanh and
-  state write); ``"backward loop"``: the reverse ``lax.scan`` of
+  ``"forward loop"``: the layer's forward ``lax.scan`` as
+  ``_recurrence._rnn_forward`` runs it for the paper's 2 inputs (T steps of
+  matmul, the input projection's multiply-adds, tanh and state write);
+  ``"backward loop"``: the reverse ``lax.scan`` of
   ``_recurrence._scan_backward`` (per step: the matmul by ``W_hh^T``, the
   output cotangent's broadcast-and-sum, ``(1 - h^2)``), written out here
-  without the weight gradients after it: jitted alone, their einsums get a
-  layout XLA avoids inside the whole program (4.3 vs 1.8 ms per CPU-second
-  for ``einsum("tbh,tbk->hk")`` here), so they are left in "the rest".
+  without the weight gradients after it (2-D matmuls over the stored
+  states, left in "the rest").
   """
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from jaxmomentum.models import _recurrence  # pylint: disable=g-import-not-at-top
-  keys = jax.random.split(jax.random.key(0), 4)
+  keys = jax.random.split(jax.random.key(0), 6)
   w = jax.random.normal(keys[0], (HIDDEN, HIDDEN)) / HIDDEN
   pre = jax.random.normal(keys[1], (LENGTH, BATCH, HIDDEN))
+  x = jax.random.normal(keys[4], (LENGTH, BATCH, INPUTS))
+  w_ih = jax.random.normal(keys[5], (INPUTS, HIDDEN))
+  b_h = jnp.zeros(HIDDEN)
   w_ho = jax.random.normal(keys[2], (HIDDEN, OUTPUTS))
   d_out = jax.random.normal(keys[3], (LENGTH, BATCH, OUTPUTS))
   h0 = jnp.zeros((BATCH, HIDDEN))
@@ -275,10 +285,14 @@ def layer_loops(repeats=5) -> dict[str, tuple[float, float]]:
       return g * (1 - h_t * h_t), d_next
     return jax.lax.scan(step, h0, (hs, d_out), reverse=True)
 
+  def forward(w, x):
+    def step(h, x_t):
+      h = jnp.tanh(h @ w + _recurrence._project_small(x_t, w_ih, b_h))  # pylint: disable=protected-access
+      return h, h
+    return jax.lax.scan(step, h0, x)[1]
+
   return {
-      "forward loop": _timed_jit(
-          lambda w, pre: _recurrence._forward(w, pre, h0, 1), w, pre,  # pylint: disable=protected-access
-          repeats=repeats),
+      "forward loop": _timed_jit(forward, w, x, repeats=repeats),
       "backward loop": _timed_jit(backward, w, hs, d_out, repeats=repeats)}
 
 

@@ -8,6 +8,9 @@ written out below. Value and gradients w.r.t. ``w_hh``, ``pre_inputs`` and
 never a global flag).
 """
 
+import math
+import re
+
 import chex
 import jax
 from jax import lax
@@ -142,9 +145,9 @@ def _autodiff_rnn(x, w_ih, b_h, w_hh, h0, w_ho):
   return hs, hs @ w_ho
 
 
-def _rnn_inputs(seed, dtype, out_dim, batch_shape=()):
+def _rnn_inputs(seed, dtype, out_dim, batch_shape=(), in_dim=IN_DIM):
   rng = np.random.default_rng(seed)
-  shapes = [(TIME, BATCH, IN_DIM), (IN_DIM, HIDDEN), (HIDDEN,),
+  shapes = [(TIME, BATCH, in_dim), (in_dim, HIDDEN), (HIDDEN,),
             (HIDDEN, HIDDEN), (BATCH, HIDDEN), (HIDDEN, out_dim)]
   scales = [1.0, 0.7, 0.3, 1.2 / np.sqrt(HIDDEN), 0.5, 1.0]
   args = tuple(jnp.asarray(s * rng.standard_normal(batch_shape + shape), dtype)
@@ -187,6 +190,12 @@ RNN_CASES = [(1, "outputs"), (1, "both"), (1, "states"),
              (_recurrence._SMALL_OUTPUT + 4, "both")]  # pylint: disable=protected-access
 
 
+# Input sizes on both sides of the switch between the input projection
+# inside the forward step (broadcast-and-sum) and one matmul before the loop.
+IN_CASES = [1, _recurrence._SMALL_INPUT,  # pylint: disable=protected-access
+            _recurrence._SMALL_INPUT + 4]  # pylint: disable=protected-access
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 @pytest.mark.parametrize("out_dim,through", RNN_CASES)
 def test_layer_gradients_equal_autodiff(dtype, out_dim, through):
@@ -195,8 +204,22 @@ def test_layer_gradients_equal_autodiff(dtype, out_dim, through):
     got = jax.jit(_rnn_loss(tanh_rnn, w_states, w_out, through))(*args)
     want = jax.jit(_rnn_loss(_autodiff_rnn, w_states, w_out, through))(*args)
     _assert_layer_close(got, want, dtype)
-    # The forward values (the reference adds x_t W_ih inside the loop, the
-    # layer before it: the same sums in another order).
+    # The forward values (the reference projects x_t by a matmul inside the
+    # loop, the layer by multiply-adds: the same sums in another order).
+    _assert_close(jax.jit(tanh_rnn)(*args),
+                  jax.jit(_autodiff_rnn)(*args), dtype)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("in_dim", IN_CASES)
+def test_layer_gradients_equal_autodiff_any_input_size(dtype, in_dim):
+  """Values and all six gradients (the inputs' too) on both sides of the
+  input-projection switch, through states and outputs."""
+  with jax.enable_x64(dtype == jnp.float64):
+    args, w_states, w_out = _rnn_inputs(7, dtype, 2, in_dim=in_dim)
+    got = jax.jit(_rnn_loss(tanh_rnn, w_states, w_out, "both"))(*args)
+    want = jax.jit(_rnn_loss(_autodiff_rnn, w_states, w_out, "both"))(*args)
+    _assert_layer_close(got, want, dtype)
     _assert_close(jax.jit(tanh_rnn)(*args),
                   jax.jit(_autodiff_rnn)(*args), dtype)
 
@@ -232,3 +255,44 @@ def test_no_custom_calls_on_the_default_path():
                   argnums=tuple(range(6)))
   for fn in (tanh_rnn, grad):
     assert "custom_call" not in jax.jit(fn).lower(*args).as_text()
+
+
+# The paper's RNN at Table 5's sizes (time, batch, hidden, in, out): addition
+# (88 padded steps, 2 inputs, 1 output) and mem-20 (80 steps, 7 one-hot
+# inputs, 6 softmax outputs).
+PAPER_SIZES = [(88, 100, 100, 2, 1), (80, 100, 100, 7, 6)]
+
+
+def _paper_args(time, batch, hidden, in_dim, out_dim):
+  shapes = [(time, batch, in_dim), (in_dim, hidden), (hidden,),
+            (hidden, hidden), (batch, hidden), (hidden, out_dim)]
+  return [jax.ShapeDtypeStruct(s, jnp.float32) for s in shapes]
+
+
+def _ops_on_states(hlo, op, size):
+  """The instructions ``op`` of the optimized HLO (fusion bodies included)
+  whose result has ``size`` elements: a pass over a [time, batch, hidden]
+  array."""
+  found = []
+  for m in re.finditer(r"= f32\[([\d,]*)\]\{[\d,]*\} ([\w-]+)\(", hlo):
+    if m.group(2) == op and math.prod(
+        int(d) for d in m.group(1).split(",") if d) == size:
+      found.append(m.group(0))
+  return found
+
+
+@pytest.mark.parametrize("sizes", PAPER_SIZES)
+def test_paper_sized_layer_makes_no_avoidable_state_passes(sizes):
+  """Pins issue 13's portable levers in the compiled program: the gradient
+  transposes no [time, batch, hidden] array (the weight gradients are 2-D
+  matmuls over the stored layout), and for small inputs the forward writes
+  no pre-activation array (the input projection is inside the step). Either
+  regression costs 10-20% of an update on a CPU (benchmarks/RESULTS.md)."""
+  time_, batch, hidden = sizes[:3]
+  args = _paper_args(*sizes)
+  grad = jax.grad(lambda *a: jnp.sum(tanh_rnn(*a)[1][-1] ** 2),
+                  argnums=tuple(range(1, 6)))
+  hlo = jax.jit(grad).lower(*args).compile().as_text()
+  assert _ops_on_states(hlo, "transpose", time_ * batch * hidden) == []
+  forward = jax.jit(tanh_rnn).lower(*args).compile().as_text()
+  assert _ops_on_states(forward, "dot", time_ * batch * hidden) == []

@@ -142,19 +142,54 @@ def _scan_backward(unroll, x, w_hh, h0, w_ho, hs, d_hs, d_out):
   d_first, e = lax.scan(step, jnp.zeros_like(h0), (hs, d_hs, d_out),
                         reverse=True, unroll=unroll)
   x_next = jnp.concatenate([x[1:], jnp.zeros_like(x[:1])], axis=0)
-  d_w_ih = jnp.einsum("tbi,tbh->ih", x_next, e) + x[0].T @ d_first
-  d_b_h = e.sum((0, 1)) + d_first.sum(0)
-  d_w_hh = jnp.einsum("tbh,tbk->hk", hs, e) + h0.T @ d_first
+  # The weight gradients as 2-D matmuls over the merged [time * batch] rows
+  # of the arrays as they lie in memory. A 3-D einsum contracting time and
+  # batch lets XLA:CPU pick a contraction order that transposes the states
+  # and e ([time, batch, hidden], 3.5 MB each for the paper's RNN) first:
+  # two strided copies costing more than the matmul itself.
+  rows, hidden = e.shape[0] * e.shape[1], e.shape[2]
+  hs2, e2 = hs.reshape(rows, hidden), e.reshape(rows, hidden)
+  d_w_ih = x_next.reshape(rows, -1).T @ e2 + x[0].T @ d_first
+  d_b_h = e2.sum(0) + d_first.sum(0)
+  d_w_hh = hs2.T @ e2 + h0.T @ d_first
   if d_out is None:
     d_w_ho = jnp.zeros_like(w_ho)
   else:
-    d_w_ho = jnp.einsum("tbh,tbo->ho", hs, d_out)
+    # As (d_out^T hs)^T: with hs on the right XLA:CPU reads the states in
+    # place; as hs^T d_out it copies them transposed for a matrix-vector
+    # product when the output is narrow.
+    d_w_ho = (d_out.reshape(rows, -1).T @ hs2).T
   return e, d_first, d_first @ w_t, d_w_hh, d_w_ih, d_b_h, d_w_ho
 
 
+# Input sizes up to this are projected inside the forward step, as a
+# broadcast-and-sum in the step's elementwise fusion with the tanh; larger ones
+# by one matmul before the loop.
+_SMALL_INPUT = 16
+
+
+def _project_small(x_t, w_ih, b_h):
+  """``x_t @ w_ih + b_h`` as ``in_dim`` broadcast multiply-adds (elementwise,
+  so XLA fuses it with the step's add and tanh)."""
+  acc = x_t[:, 0:1] * w_ih[0]
+  for i in range(1, w_ih.shape[0]):
+    acc = acc + x_t[:, i:i + 1] * w_ih[i]
+  return acc + b_h
+
+
 def _rnn_forward(x, w_ih, b_h, w_hh, h0, w_ho, unroll):
-  pre = x @ w_ih + b_h                      # [time, batch, hidden], one matmul
-  hs = _forward(w_hh, pre, h0, unroll)
+  if w_ih.shape[0] <= _SMALL_INPUT:
+    # The input projection inside the step: no [time, batch, hidden]
+    # pre-activation array written by a matmul, biased in a second pass and
+    # read back by the loop (three passes over 3.5 MB for the paper's RNN).
+    def step(h, x_t):
+      h = jnp.tanh(h @ w_hh + _project_small(x_t, w_ih, b_h))
+      return h, h
+
+    hs = lax.scan(step, h0, x, unroll=unroll)[1]
+  else:
+    pre = x @ w_ih + b_h                    # [time, batch, hidden], one matmul
+    hs = _forward(w_hh, pre, h0, unroll)
   return hs, hs @ w_ho
 
 
@@ -208,15 +243,19 @@ def tanh_rnn(inputs: jax.Array, w_ih: jax.Array, b_h: jax.Array,
     h_t = \tanh(x_t W_{ih} + b_h + h_{t-1} W_{hh}), \qquad
     o_t = h_t W_{ho}, \qquad t = 1 \ldots T.
 
-  The value is one input matmul, a ``lax.scan`` over time and one output
-  matmul: plain XLA, with nothing tuned to one machine. The gradient is a
-  hand-written backward pass through time
-  (``jax.custom_vjp``) over the whole layer: it keeps only the states, folds
-  the output projection's cotangent into the loop's elementwise step, and
-  forms the weight gradients as single matmuls over the stored states
-  without the shifted copies and ``[time, batch, hidden]`` temporaries that
-  autodiff (or :func:`tanh_recurrence` plus autodiff of the projections)
-  makes. It equals autodiff through the scan up to float rounding
+  The value is a ``lax.scan`` over time and one output matmul: plain XLA,
+  with nothing tuned to one machine. Inputs of up to 16 features are
+  projected inside the step (``in_dim`` multiply-adds fused with the tanh:
+  no ``[time, batch, hidden]`` pre-activation array); wider ones by one
+  matmul before the loop. The gradient is a hand-written backward pass
+  through time (``jax.custom_vjp``) over the whole layer: it keeps only the
+  states, folds the output projection's cotangent into the loop's
+  elementwise step, and forms the weight gradients as single 2-D matmuls
+  over the stored states as they lie in memory (merged ``[time * batch]``
+  rows), without the shifted copies, transposes and ``[time, batch,
+  hidden]`` temporaries that autodiff (or :func:`tanh_recurrence` plus
+  autodiff of the projections) makes. It equals autodiff through the scan up
+  to float rounding
   (tests/test_recurrence.py). Reverse mode only (a ``custom_vjp``).
 
   Args:

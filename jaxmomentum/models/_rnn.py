@@ -90,14 +90,11 @@ class RNN(nn.Module):
   inputs are transposed to time-major, and the input projection, the
   recurrence and the output projection are one ``custom_vjp``
   (:func:`jaxmomentum.models._recurrence.tanh_rnn`) with a hand-written
-  backward pass through time. On the CPU in float32 (input and output sizes
-  up to 16) its two time loops are C++ XLA FFI kernels, one call per loop,
-  each step a register-blocked matmul with the step's elementwise work in its
-  epilogue and the weight gradients summed per step while the step is in
-  cache (1.4x the ``lax.scan`` loops per CPU-second in
-  ``benchmarks/bench_rnn_training.py``); elsewhere the loops are
-  ``lax.scan`` and the backward makes no ``[time, batch, hidden]``
-  temporaries beyond the stored states and their cotangents.
+  backward pass through time, plain XLA on every backend: two ``lax.scan``
+  time loops, the input projection inside the forward step for inputs of up
+  to 16 features, and no ``[time, batch, hidden]`` temporaries or transposes
+  beyond the stored states and their cotangents (the weight gradients are
+  2-D matmuls over them; ``benchmarks/bench_rnn_training.py``).
   The hidden states are sown as ``intermediates/hidden_states``
   (``[time, batch, hidden]``) when ``mutable=["intermediates"]``.
 
