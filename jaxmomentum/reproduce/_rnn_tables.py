@@ -297,7 +297,7 @@ def run_all_grids(protocol: RNNProtocol, out_dir: Path, *,
 
 
 def _best_nag(results: dict[str, training.GridResult], selected: dict,
-              row: RowLike, protocol: RNNProtocol):
+              protocol: RNNProtocol):
   """The NAG curve for the HF figure: the NAG column (μ0 > 0, else μ0 = 0)
   with the lowest final error at its selected ε, and its wall times."""
   from jaxmomentum.reproduce import _hf_rnn  # pylint: disable=import-outside-toplevel
@@ -387,7 +387,6 @@ def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
   return table, paths + figures
 
 
-
 def _hf_row(name: str, results, selected, protocol: RNNProtocol, hf,
             out_dir: Path, cells: list, runs: list, *, progress: bool,
             checkpoint_every_s: float, log) -> list[Path]:
@@ -403,7 +402,7 @@ def _hf_row(name: str, results, selected, protocol: RNNProtocol, hf,
   wall = _hf_rnn.wall_seconds(result, hf.eval_every, len(jax.devices()))
   figure = _hf_rnn.plot_hf_vs_nag(
       out_dir / f"table5_{name}_hf_vs_nag.png", name, result, wall,
-      _best_nag(results, selected, name, protocol))
+      _best_nag(results, selected, protocol))
   if figure is None:
     _writers.print_skip(f"table5_{name}_hf_vs_nag.png: matplotlib is not "
                         "installed (pip install jaxmomentum[plot]) or this "
