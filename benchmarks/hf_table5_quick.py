@@ -14,6 +14,12 @@ from jaxmomentum import _machine
 from jaxmomentum.reproduce import _hf_rnn
 from jaxmomentum.reproduce import _protocols
 from jaxmomentum.reproduce import paper
+from jaxmomentum.reproduce._rnn_tables import protocol_problem
+
+
+def rnn_problem(row, rnn):
+  """The row's problem in the protocol's memorization layout."""
+  return protocol_problem(row.problem, rnn)
 
 
 def main():
@@ -36,11 +42,12 @@ def main():
     seconds = time.perf_counter() - tic
     cell = _hf_rnn.hf_cell(key, result, hf)
     errors = result.final("error")[:, 0] * row.unit_factor
+    biases = (rnn_problem(row, rnn).biases_baseline().mean_predictor_error
+              * row.unit_factor)
     print(f"{row.label}: zero-one error {cell.ours.mean:.3g} ± "
           f"{cell.ours.std:.3g} {row.unit} (seeds: "
           f"{', '.join(f'{e:.3g}' for e in errors)}; biases: ours "
-          f"{row.problem.biases_baseline().mean_predictor_error * row.unit_factor:.3g}"
-          f", the paper's {paper.lookup('5', key, 'biases'):g}), loss "
+          f"{biases:.3g}, the paper's {paper.lookup('5', key, 'biases'):g}), loss "
           f"{np.mean(result.final('loss')):.4g}, "
           f"{np.mean(result.final('grad_evals')):,.0f} gradient-equivalents "
           f"per run, λ {np.round(result.final('damping')[:, 0], 4).tolist()}"
