@@ -269,3 +269,31 @@ def test_cli_hf_flag_reaches_table5(argv, want, tmp_path, monkeypatch):
       ["reproduce", "table5", "--out", str(tmp_path)] + argv)
   cli._runners(args)["table5"](tmp_path)  # pylint: disable=protected-access
   assert seen["hf"] == want
+
+
+def test_trainer_builds_hf_with_the_release_settings_and_hidden_preacts(
+    monkeypatch):
+  """What make_hf_trainer hands jaxmomentum.hessian_free: the protocol's
+  μ, L2 and CG bounds, λ0 from the grid, tanh hidden units, and an
+  outputs_fn returning (logits, hidden pre-activations), so the structural
+  damping term is on."""
+  seen = {}
+  real = _hf_rnn.hessian_free
+
+  def spy(outputs_fn, loss_fn, **kwargs):
+    seen.update(kwargs, outputs_fn=outputs_fn)
+    return real(outputs_fn, loss_fn, **kwargs)
+
+  monkeypatch.setattr(_hf_rnn, "hessian_free", spy)
+  trainer = _hf_rnn.make_hf_trainer(_TINY_ROW, _RNN, _HF)
+  state = trainer.init(jax.random.key(0), {"initial_damping": 0.06})
+  assert seen["structural_damping"] == 0.03
+  assert seen["l2_reg"] == 2e-5
+  assert (seen["cg_max_iters"], seen["cg_min_iters"]) == (15, 1)
+  assert seen["hidden_activation"] == "tanh"
+  assert float(seen["initial_damping"]) == pytest.approx(0.06)
+  batch = _rnn_tables.rnn_task(_TINY_ROW, _RNN).sample_fn(
+      jax.random.key(1), 3, None)
+  out = seen["outputs_fn"](state.params, batch)
+  assert isinstance(out, tuple) and len(out) == 2
+  assert out[1].shape == (3, _TINY_ROW.problem.max_length, _RNN.hidden_size)
