@@ -43,6 +43,8 @@ class HessianFreeInfo(NamedTuple):
       the most negative finite float.
     cg_iters: int32, CG iterations run.
     chosen_iter: int32, the CG iteration of the backtracked iterate.
+    backtracking_steps: int32, objective evaluations of the backtracking
+      walk, not counting the last iterate's (0 without backtracking).
     linesearch_steps: int32, objective evaluations of the line search (1:
       the backtracked step was accepted at once; 0 without a line search).
     step_size: the line search's rate (0: the step was rejected).
@@ -52,6 +54,7 @@ class HessianFreeInfo(NamedTuple):
   rho: chex.Array
   cg_iters: chex.Array
   chosen_iter: chex.Array
+  backtracking_steps: chex.Array
   linesearch_steps: chex.Array
   step_size: chex.Array
   loss: chex.Array
@@ -295,6 +298,7 @@ def hessian_free(
         info=HessianFreeInfo(
             rho=jnp.zeros([], dtype), cg_iters=jnp.zeros([], jnp.int32),
             chosen_iter=jnp.zeros([], jnp.int32),
+            backtracking_steps=jnp.zeros([], jnp.int32),
             linesearch_steps=jnp.zeros([], jnp.int32),
             step_size=jnp.zeros([], dtype), loss=jnp.zeros([], dtype)))
 
@@ -384,6 +388,11 @@ def hessian_free(
         rho=jnp.where(jnp.isfinite(rho), rho, finite_min).astype(dtype),
         cg_iters=cg.iterations.astype(jnp.int32),
         chosen_iter=cg.saved_iters[chosen].astype(jnp.int32),
+        # The walk evaluates slots last-1 .. chosen, and chosen-1 when it
+        # stopped there because chosen-1 was worse.
+        backtracking_steps=(last - chosen
+                            + (chosen > 0).astype(jnp.int32)
+                            ).astype(jnp.int32),
         linesearch_steps=ls_steps.astype(jnp.int32),
         step_size=rate.astype(dtype), loss=loss0)
     new_state = HessianFreeState(

@@ -234,6 +234,8 @@ def test_backtracking_and_hot_start_follow_martens(x64):
   assert int(state.info.chosen_iter) == int(res.saved_iters[j])
   assert int(state.info.cg_iters) == int(res.iterations)
   assert 0 < j < n - 1, "the problem should make backtracking step back"
+  # It looked at slots n-2 .. j and then j-1 (worse): the cost count.
+  assert int(state.info.backtracking_steps) == (n - 1 - j) + 1
   # CG's late iterates depend on rounding (~1e-4 here): a loose tolerance
   # still tells 0.95 x last from 1.0 x last and from the chosen iterate.
   got = ravel_pytree(state.cg_init)[0]

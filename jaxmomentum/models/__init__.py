@@ -2,7 +2,10 @@
 
 * :class:`RNN`: the tanh RNN of Section 4, its parameters' initializers an
   :class:`RNNInit` (the paper's Table 4 recipe is
-  :func:`jaxmomentum.reproduce.paper.table4_rnn_init`).
+  :func:`jaxmomentum.reproduce.paper.table4_rnn_init`);
+  :func:`rnn_outputs_and_preactivations` is its forward pass in a form
+  forward-mode autodiff goes through (Gauss-Newton products with structural
+  damping).
 * :class:`DeepAutoencoder`: a sparse-initialized deep autoencoder of any
   :class:`AutoencoderArchitecture` (the paper's three are
   :data:`jaxmomentum.reproduce.paper.TABLE1_ARCHITECTURES`).
@@ -17,12 +20,14 @@ from jaxmomentum.models._autoencoder import AutoencoderArchitecture as Autoencod
 from jaxmomentum.models._autoencoder import DeepAutoencoder as DeepAutoencoder
 from jaxmomentum.models._rnn import RNN as RNN
 from jaxmomentum.models._rnn import RNNInit as RNNInit
+from jaxmomentum.models._rnn import rnn_outputs_and_preactivations as rnn_outputs_and_preactivations
 
 __all__ = [
     "AutoencoderArchitecture",
     "DeepAutoencoder",
     "RNN",
     "RNNInit",
+    "rnn_outputs_and_preactivations",
 ]
 
 # Table 1's architectures moved to jaxmomentum.reproduce.paper; the old

@@ -187,3 +187,72 @@ class RNN(nn.Module):
     if self.head == "softmax":
       outputs = jax.nn.log_softmax(outputs, axis=-1)
     return outputs
+
+
+def rnn_outputs_and_preactivations(model: RNN, params: Any, inputs: jax.Array
+                                   ) -> tuple[jax.Array, jax.Array]:
+  r""":class:`RNN`'s outputs before the head, and its hidden pre-activations,
+  differentiable in forward mode.
+
+  .. math::
+
+    a_t = x_t W_{ih} + b_h + h_{t-1} W_{hh},\quad h_t = \tanh a_t,\quad
+    z_t = h_t W_{ho} + b_o,
+
+  as one plain ``lax.scan`` (no ``custom_vjp``), so that ``jax.linearize``
+  and ``jax.jvp`` work through it: what a Gauss-Newton product with
+  structural damping (Martens & Sutskever 2011) needs,
+  :func:`jaxmomentum.curvature.gauss_newton_vp` and
+  :func:`jaxmomentum.hessian_free` with an ``outputs_fn`` returning
+  ``(z, a)``. For ``head="linear"`` :math:`z` equals ``model.apply(params,
+  inputs)``; for ``head="softmax"`` :math:`z` are the logits and
+  ``model.apply`` returns :math:`\log\operatorname{softmax}(z)` (the same
+  softmax cross-entropy). Training through ``model.apply`` stays on the fast
+  hand-written backward pass; this is for the curvature only.
+
+  Args:
+    model: the :class:`RNN` (its ``unroll`` and ``learn_initial_state``
+      apply).
+    params: ``model.init(...)``'s variables (``{"params": {...}}``).
+    inputs: ``[batch, time, in_dim]``.
+
+  Returns:
+    ``(z, a)``: ``[batch, time, output_size]`` and
+    ``[batch, time, hidden_size]``, batch-major (the example axis first, as
+    the structural damping term wants it).
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from jaxmomentum.models import RNN, rnn_outputs_and_preactivations
+    >>> model = RNN(output_size=1, hidden_size=4)
+    >>> x = jnp.ones((2, 5, 3))
+    >>> params = model.init(jax.random.key(0), x)
+    >>> z, a = rnn_outputs_and_preactivations(model, params, x)
+    >>> z.shape, a.shape
+    ((2, 5, 1), (2, 5, 4))
+    >>> bool(jnp.allclose(z, model.apply(params, x), atol=1e-6))
+    True
+  """
+  if not isinstance(model, RNN):
+    raise TypeError(f"model must be an RNN, got {type(model).__name__}")
+  if jnp.ndim(inputs) != 3:
+    raise ValueError(f"inputs must be [batch, time, in_dim], got shape "
+                     f"{jnp.shape(inputs)}")
+  p = params["params"]
+  w_ih, w_hh, b_h = p["input_kernel"], p["recurrent_kernel"], p["hidden_bias"]
+  w_ho, b_o = p["output_kernel"], p["output_bias"]
+  batch = inputs.shape[0]
+  if model.learn_initial_state:
+    h0 = p["initial_state"]
+  else:
+    h0 = jnp.zeros((w_hh.shape[0],), w_hh.dtype)
+  h0 = jnp.broadcast_to(h0, (batch, w_hh.shape[0]))
+  pre_inputs = jnp.swapaxes(inputs, 0, 1) @ w_ih + b_h   # [time, batch, h]
+
+  def step(h, pre_t):
+    a = pre_t + h @ w_hh
+    return jnp.tanh(a), a
+
+  _, a = jax.lax.scan(step, h0, pre_inputs, unroll=model.unroll)
+  z = jnp.tanh(a) @ w_ho + b_o
+  return jnp.swapaxes(z, 0, 1), jnp.swapaxes(a, 0, 1)

@@ -240,7 +240,7 @@ def reproduce_table1(protocol: AutoencoderProtocol, out_dir: Path, *,
 
   Under the ``paper`` and ``quick`` protocols each row also runs our HF
   (:mod:`jaxmomentum.reproduce._hf_tables`) into the paper's HF* cell,
-  labelled ours (not checkpointed).
+  labelled ours (checkpointed in ``checkpoints/table1/<row>-hf``).
   """
   out_dir = Path(out_dir)
   datasets, skipped = load_datasets(protocol, data_dir, synthetic_curves,
@@ -253,9 +253,10 @@ def reproduce_table1(protocol: AutoencoderProtocol, out_dir: Path, *,
     row_cells, selected = table1_cells(dataset, results)
     cells += row_cells
     if hf_protocol is not None:  # our HF in the paper's HF* cell
-      cells.append(_hf_tables.hf_cell(dataset.problem, dataset.train,
-                                      hf_protocol, note=_data_note(dataset),
-                                      log=log))
+      cells.append(_hf_tables.hf_cell(
+          dataset.problem, dataset.train, hf_protocol,
+          note=_data_note(dataset), log=log, out_dir=out_dir,
+          progress=progress, checkpoint_every_s=checkpoint_every_s))
     if "nag" in results:
       t2_cells += table2_cells(dataset, results["nag"], protocol)
     for method, result in results.items():

@@ -7,12 +7,17 @@ backtracking and line search on the whole training set, G and ρ on a cycled
 1/4 of it, at most 250 CG iterations, 500 HF updates. The reported error is
 the squared error summed over pixels and averaged over the training cases,
 as for the momentum columns; it goes in the paper's ``HF*`` cell, labelled
-ours.
+ours. The runs go through :func:`jaxmomentum.training.run_grid`, so they
+checkpoint under the table's ``--out`` and resume.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import hashlib
+import json
+from pathlib import Path
 import time
 from typing import Callable, Optional
 
@@ -92,17 +97,20 @@ def hf_protocol_for(protocol) -> Optional[HFProtocol]:
   return HF_PROTOCOLS.get(protocol.name.split("+")[0])
 
 
-def train_hf(data: np.ndarray, architecture: AutoencoderArchitecture,
-             protocol: HFProtocol):
-  """HF on ``data`` for every seed: (final errors, errors per update, s).
+def make_hf_trainer(data: jax.Array, architecture: AutoencoderArchitecture,
+                    protocol: HFProtocol) -> training.Trainer:
+  """The engine's trainer of Table 1's HF runs on ``data`` (already cut to
+  the used cases, a multiple of ``protocol.num_chunks``).
 
-  Errors are the squared error summed over the outputs, mean over the
-  (used) training cases, after each update (seed axis first).
+  Every update is on the whole ``data`` (``sample_fn`` returns it): the
+  gradient, backtracking and line search; G and ρ on chunk ``k mod
+  num_chunks`` at HF step ``k``. The grid's hyperparameter ``init_seed``
+  seeds the initialization (``model.init(jax.random.key(init_seed), ...)``,
+  as before the runs went through the engine, so the numbers are those of
+  one standalone run per seed); the metric ``error`` is the squared error
+  summed over the outputs, mean over ``data``, after each update.
   """
-  data = jnp.asarray(data if protocol.max_cases is None
-                     else data[:protocol.max_cases], jnp.float32)
   chunk = data.shape[0] // protocol.num_chunks
-  data = data[:chunk * protocol.num_chunks]
   model = DeepAutoencoder(architecture)
   # The momentum tables' objective and error, with HF's closed-form curvature.
   problem = problems.reconstruction(architecture.output)
@@ -111,43 +119,112 @@ def train_hf(data: np.ndarray, architecture: AutoencoderArchitecture,
   def outputs_fn(params, x):
     return model.apply(params, x, logits=True)
 
-  def error(params):
-    return problem.error(outputs_fn(params, data), data)
-
   hf = jaxmomentum.hessian_free(
       outputs_fn, loss, initial_damping=protocol.initial_damping,
       cg_max_iters=protocol.cg_max_iters, l2_reg=protocol.l2_reg)
 
-  def run(key):
-    params = model.init(key, data[:1])
+  def update_fn(grads, state, params=None, *, batch=None, **extra_args):
+    del extra_args
+    cbatch = jax.lax.dynamic_slice_in_dim(
+        batch, (state.count % protocol.num_chunks) * chunk, chunk)
+    return hf.update(grads, state, params, batch=batch,
+                     curvature_batch=cbatch)
 
-    def step(carry, k):
-      params, state = carry
-      cbatch = jax.lax.dynamic_slice_in_dim(
-          data, (k % protocol.num_chunks) * chunk, chunk)
-      grads = jax.grad(lambda p: loss(outputs_fn(p, data), data))(params)
-      updates, state = hf.update(grads, state, params, batch=data,
-                                 curvature_batch=cbatch)
-      params = optax.apply_updates(params, updates)
-      return (params, state), error(params)
+  def optimizer_factory():
+    return optax.GradientTransformationExtraArgs(hf.init, update_fn)
 
-    (params, _), errors = jax.lax.scan(step, (params, hf.init(params)),
-                                       jnp.arange(protocol.num_updates))
-    return errors
+  def init_fn(key, init_seed):
+    del key  # the seed comes from the grid, as in a standalone run
+    return model.init(jax.random.key(init_seed), jnp.zeros_like(data[:1]))
 
-  keys = jnp.stack([jax.random.key(s) for s in range(protocol.seeds)])
+  def sample_fn(key, batch_size, x):  # every update: the whole set
+    del key, batch_size
+    return x
+
+  def loss_fn(params, x):
+    return loss(outputs_fn(params, x), x)
+
+  def eval_fn(params, x):
+    return {"error": problem.error(outputs_fn(params, x), x)}
+
+  config = training.TrainConfig(
+      num_steps=protocol.num_updates, batch_size=data.shape[0], eval_every=1)
+  return training.make_train(config, init_fn, loss_fn, sample_fn,
+                             optimizer_factory, eval_fn=eval_fn,
+                             init_hparams=("init_seed",), data=data)
+
+
+_TRAINERS: collections.OrderedDict = collections.OrderedDict()
+
+
+def _cached_trainer(data: jax.Array, architecture: AutoencoderArchitecture,
+                    protocol: HFProtocol) -> training.Trainer:
+  """:func:`make_hf_trainer`, one per (data, architecture, protocol): a
+  resumed or repeated run reuses its compiled program (the engine caches
+  programs per trainer). The two most recent are kept."""
+  digest = hashlib.sha1(np.asarray(data).tobytes()).hexdigest()
+  key = (digest, data.shape, architecture, protocol)
+  if key not in _TRAINERS:
+    _TRAINERS[key] = make_hf_trainer(data, architecture, protocol)
+    while len(_TRAINERS) > 2:
+      _TRAINERS.popitem(last=False)
+  return _TRAINERS[key]
+
+
+def train_hf(data: np.ndarray, architecture: AutoencoderArchitecture,
+             protocol: HFProtocol, *, out_dir: Optional[Path] = None,
+             progress: bool = False, checkpoint_every_s: float = 30.0,
+             tag: str = ""):
+  """HF on ``data`` for every seed: (final errors, errors per update, s).
+
+  Errors are the squared error summed over the outputs, mean over the
+  (used) training cases, after each update (seed axis first). The runs go
+  through :func:`jaxmomentum.training.run_grid` (one grid point per seed):
+  with ``out_dir`` they checkpoint there and resume (``tag`` joins the
+  fingerprint).
+  """
+  data = jnp.asarray(data if protocol.max_cases is None
+                     else data[:protocol.max_cases], jnp.float32)
+  chunk = data.shape[0] // protocol.num_chunks
+  data = data[:chunk * protocol.num_chunks]
+  trainer = _cached_trainer(data, architecture, protocol)
   tic = time.perf_counter()
-  errors = np.asarray(jax.jit(jax.vmap(run))(keys))
+  result = training.run_grid(
+      trainer, {"init_seed": list(range(protocol.seeds))}, seeds=[0],
+      out_dir=out_dir, checkpoint_every_s=checkpoint_every_s,
+      progress=progress, tag=tag)
+  errors = np.asarray(result.metrics["error"][0])
   return errors[:, -1], errors, time.perf_counter() - tic
+
+
+def _tag(problem: str, architecture, protocol: HFProtocol, note: str) -> str:
+  """The checkpoints' tag: package version, row, data note, architecture and
+  HF protocol."""
+  from jaxmomentum import __version__  # pylint: disable=import-outside-toplevel
+  return json.dumps({"version": __version__, "table": "1", "method": "hf",
+                     "problem": problem, "data": note,
+                     "architecture": repr(architecture),
+                     "hf": dataclasses.asdict(protocol)}, sort_keys=True)
 
 
 def hf_cell(problem: str, data: np.ndarray, protocol: HFProtocol, *,
             note: str = "", architecture: Optional[AutoencoderArchitecture]
-            = None, log: Callable[[str], None] = print) -> _cells.Cell:
-  """Our HF figure for a Table 1 row, in the paper's ``HF*`` cell."""
+            = None, log: Callable[[str], None] = print,
+            out_dir: Optional[Path] = None, progress: bool = False,
+            checkpoint_every_s: float = 30.0) -> _cells.Cell:
+  """Our HF figure for a Table 1 row, in the paper's ``HF*`` cell.
+
+  ``out_dir``: the runs checkpoint in ``out_dir/checkpoints/table1/
+  <problem>-hf`` and resume from there (``None``: no checkpoints).
+  """
   architecture = architecture or paper.TABLE1_ARCHITECTURES[problem]
   log(f"Table 1, {problem}: {protocol.describe()}")
-  final, _, seconds = train_hf(data, architecture, protocol)
+  checkpoints = (None if out_dir is None else
+                 Path(out_dir) / "checkpoints" / "table1" / f"{problem}-hf")
+  final, _, seconds = train_hf(
+      data, architecture, protocol, out_dir=checkpoints, progress=progress,
+      checkpoint_every_s=checkpoint_every_s,
+      tag=_tag(problem, architecture, protocol, note))
   log(f"  HF done in {seconds:.0f} s: error {final.tolist()}")
   stats = training.aggregate_over_seeds(final, ~np.isfinite(final))
   label = "HF ours (Martens 2010 constants)"

@@ -48,6 +48,27 @@ def protocol_problem(problem, protocol: RNNProtocol):
   return problem
 
 
+def rnn_model(row: RowLike, protocol: RNNProtocol, *,
+              unroll: Optional[int] = None
+              ) -> tuple[problems_lib.ScoredProblem, RNN]:
+  """A Table 5 row's problem (in the protocol's layout) and its RNN (Section
+  4, Table 4 initialization; ``row`` and ``unroll`` as in :func:`rnn_task`).
+  """
+  row = paper.table5_row(row)
+  problem = protocol_problem(row.problem, protocol)
+  bias = paper.table4_output_bias(problem, protocol.output_bias,
+                                  protocol.center)
+  input_scale = (row.input_scale if protocol.input_scale is None
+                 else protocol.input_scale)
+  model = RNN(
+      output_size=problem.out_dim, hidden_size=protocol.hidden_size,
+      head="linear" if problem.output_kind == "linear" else "softmax",
+      init_recipe=paper.table4_rnn_init(
+          input_scale, output_bias=jnp.asarray(bias)),
+      unroll=protocol.unroll if unroll is None else unroll)
+  return problem, model
+
+
 class RNNTask(NamedTuple):
   """The pure functions of one Table 5 problem under a protocol's choices."""
   init_fn: Callable
@@ -71,18 +92,7 @@ def rnn_task(row: RowLike, protocol: RNNProtocol, *,
   :mod:`jaxmomentum.reproduce._rnn_traces` (spectral radius, saturation,
   gradient reaching the information steps, answer sensitivity).
   """
-  row = paper.table5_row(row)
-  problem = protocol_problem(row.problem, protocol)
-  bias = paper.table4_output_bias(problem, protocol.output_bias,
-                                  protocol.center)
-  input_scale = (row.input_scale if protocol.input_scale is None
-                 else protocol.input_scale)
-  model = RNN(
-      output_size=problem.out_dim, hidden_size=protocol.hidden_size,
-      head="linear" if problem.output_kind == "linear" else "softmax",
-      init_recipe=paper.table4_rnn_init(
-          input_scale, output_bias=jnp.asarray(bias)),
-      unroll=protocol.unroll if unroll is None else unroll)
+  problem, model = rnn_model(row, protocol, unroll=unroll)
   dummy = jnp.zeros((1, problem.max_length, problem.in_dim), jnp.float32)
   normalization = protocol.loss_normalization
 
@@ -296,14 +306,54 @@ def run_all_grids(protocol: RNNProtocol, out_dir: Path, *,
   return {name: results[name] for name in protocol.problems}
 
 
+def _best_nag(results: dict[str, training.GridResult], selected: dict,
+              protocol: RNNProtocol):
+  """The NAG curve for the HF figure: the NAG column (μ0 > 0, else μ0 = 0)
+  with the lowest final error at its selected ε, and its wall times."""
+  from jaxmomentum.reproduce import _hf_rnn  # pylint: disable=import-outside-toplevel
+  if "nag" not in results:
+    return None
+  keys = [k for k in selected if k.endswith("N")] or [
+      k for k in selected if k == "0"]
+  if not keys:
+    return None
+  result = results["nag"]
+
+  def final_error(key):
+    return float(jnp.mean(result.final("error")[:, selected[key][1]]))
+
+  key = min(keys, key=final_error)
+  _, point, lr = selected[key]
+  # NAG and CM in one program share its chunk times: a run's share counts
+  # every run of that program.
+  runs = sum(r.seeds.size * r.grid.size for r in results.values()) if (
+      len(results) > 1 and len({r.chunk_s for r in results.values()}) == 1
+      ) else None
+  wall = _hf_rnn.wall_seconds(result, protocol.train_config().chunk_size,
+                              len(jax.devices()), num_runs=runs)
+  mu = "0 (SGD after warm-up)" if key == "0" else key.rstrip("N")
+  return (f"NAG, μ0 = {mu}, ε={lr:g}", result, point, wall)
+
+
 def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
               checkpoint_every_s: float = 30.0, log=print,
-              concurrent: Optional[bool] = None) -> tuple[str, list[Path]]:
+              concurrent: Optional[bool] = None, hf=None
+              ) -> tuple[str, list[Path]]:
   """Runs Table 5 for ``protocol.problems``; writes table, CSV, JSON, PNGs.
 
   ``concurrent``: run the problems' grids side by side on disjoint device
   groups (:func:`run_all_grids`; default: when there are several problems
   and accelerators). In a multi-process run only process 0 writes.
+
+  ``hf``: also run the HF row of our own (not in the paper), an
+  :class:`~jaxmomentum.reproduce._hf_rnn.HFRNNProtocol`
+  (:func:`~jaxmomentum.reproduce._hf_rnn.hf_protocol_for` gives the one
+  that goes with ``protocol``): a column ``HF (ours, 2011 release settings;
+  not in the paper)`` in the table, and per problem a figure
+  ``table5_<key>_hf_vs_nag.png`` of the error against gradient-equivalent
+  evaluations and against wall time, HF and the best NAG column. Its runs
+  checkpoint in ``checkpoints/table5/<key>-hf`` and resume. ``None``
+  (default): no HF runs, the outputs as before.
   """
   out_dir = Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
@@ -321,6 +371,10 @@ def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
                           results, selected, protocol)
     if figure is not None:
       figures.append(figure)
+    if hf is not None:
+      figures += _hf_row(name, results, selected, protocol, hf, out_dir,
+                         cells, runs, progress=progress,
+                         checkpoint_every_s=checkpoint_every_s, log=log)
   notes = [f"protocol: {protocol.name}"] + [
       f"differs from the paper: {d}" for d in protocol.differences()] + [
       "problems: the 2011 release's generators (jaxmomentum.problems "
@@ -330,9 +384,38 @@ def reproduce(protocol: RNNProtocol, out_dir: Path, *, progress: bool = True,
       "selection: per column the learning rate with the lowest final "
       "training loss (mean over seeds, fresh sequences); NAG evaluated at θ.",
   ]
+  if hf is not None:
+    notes.append(
+        f"{hf.describe()}. The HF column is ours, not in the paper: "
+        "jaxmomentum.hessian_free with the 2011 HF-RNN release's settings "
+        "(structural damping 0.03, λ0 = 0.01 × outputs, L2 2e-5); see "
+        "jaxmomentum/reproduce/_hf_rnn.py for every constant's source.")
   cells = _cells.with_paper_cells(cells, "5")
   title = "Table 5: RNN zero-one errors (ours / paper)"
   table, paths = _writers.write_outputs(out_dir, "table5", title, cells,
                                        protocol, notes, runs)
   return table, paths + figures
 
+
+def _hf_row(name: str, results, selected, protocol: RNNProtocol, hf,
+            out_dir: Path, cells: list, runs: list, *, progress: bool,
+            checkpoint_every_s: float, log) -> list[Path]:
+  """The HF runs of one problem: its cell and runs appended to ``cells`` and
+  ``runs``; returns the HF-vs-NAG figure's path (none without
+  matplotlib)."""
+  from jaxmomentum.reproduce import _hf_rnn  # pylint: disable=import-outside-toplevel
+  result = _hf_rnn.run_hf(name, protocol, hf, out_dir, progress=progress,
+                          checkpoint_every_s=checkpoint_every_s, log=log)
+  cells.append(_hf_rnn.hf_cell(name, result, hf))
+  runs.append(_writers.result_json(result, problem=paper.TABLE5[name].label,
+                                   method="hf"))
+  wall = _hf_rnn.wall_seconds(result, hf.eval_every, len(jax.devices()))
+  figure = _hf_rnn.plot_hf_vs_nag(
+      out_dir / f"table5_{name}_hf_vs_nag.png", name, result, wall,
+      _best_nag(results, selected, protocol))
+  if figure is None:
+    _writers.print_skip(f"table5_{name}_hf_vs_nag.png: matplotlib is not "
+                        "installed (pip install jaxmomentum[plot]) or this "
+                        "is not process 0", log)
+    return []
+  return [figure]

@@ -47,8 +47,9 @@ def markdown(cells: Sequence[Cell], title: str, notes: Sequence[str] = ()
   columns = list(dict.fromkeys(c.column for c in cells))
   paper_order = list(dict.fromkeys(
       e.column for e in paper.ALL if cells and e.table == cells[0].table))
+  first_seen = list(columns)  # list.sort empties columns while it sorts
   columns.sort(key=lambda c: (paper_order.index(c) if c in paper_order
-                              else len(paper_order) + columns.index(c)))
+                              else len(paper_order) + first_seen.index(c)))
   by_key = {(c.row, c.column): c for c in cells}
   lines = [f"### {title}", "",
            "Each cell: ours (mean ± std over seeds) / paper (selected "

@@ -19,6 +19,7 @@ devices and process 0 alone writes tables, figures and progress.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import warnings
@@ -78,11 +79,18 @@ def _runners(args) -> dict[str, Callable[[Path], str]]:
   data = {"data_dir": args.data_dir,
           "synthetic_curves": args.synthetic_curves}
 
+  hf = None
+  if args.hf:
+    from jaxmomentum.reproduce import _hf_rnn  # pylint: disable=import-outside-toplevel
+    hf = _hf_rnn.hf_protocol_for(rnn)
+    if args.seeds is not None:
+      hf = dataclasses.replace(hf, seeds=args.seeds)
+
   def table5(out):
     if rnn_problems == ():
       return _skip("table5", "--problems names no Table 5 row")
     return _timed("table5", lambda o: _rnn_tables.reproduce(
-        rnn, o, concurrent=args.concurrent_problems, **common))(out)
+        rnn, o, concurrent=args.concurrent_problems, hf=hf, **common))(out)
 
   def autoencoder_target(name, fn):
     def run(out):
@@ -245,6 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "gives Table 5's biases 2.5 and 8.0; the default of "
                    "--protocol paper and hour) or 'separate' (on channels of "
                    "their own; the default of --protocol quick)")
+  rep.add_argument("--hf", action="store_true",
+                   help="Table 5: also run an HF row of our own (not in the "
+                   "paper): jaxmomentum.hessian_free with the 2011 HF-RNN "
+                   "release's settings (structural damping 0.03, λ0 = 0.01 "
+                   "× outputs, L2 2e-5; --protocol quick: 40 updates of ≤30 "
+                   "CG iterations on 500 sequences), as a separate "
+                   "column, and a figure of error vs gradient-equivalent "
+                   "evaluations and vs wall time, HF and NAG")
   rep.add_argument("--data-dir", help="directory with the MNIST IDX files "
                    "or mnist.npz, digs3pts_1.mat (CURVES) and "
                    "newfaces_rot_single.mat (FACES); rows whose file is "
