@@ -18,6 +18,7 @@ import jax
 import numpy as np
 import pytest
 
+from _interrupt import stopped_after_save
 import _training_toy as toy
 from jaxmomentum import training
 from jaxmomentum.training import _checkpoint
@@ -42,20 +43,8 @@ def uninterrupted(trainer):
 def interrupted_dir(trainer, tmp_path_factory):
   """An out_dir holding the checkpoints of a run stopped after chunk 3."""
   out = tmp_path_factory.mktemp("interrupted")
-  real_save = _checkpoint.GridCheckpointer.save
-
-  def save_then_stop(self, chunks_done, tree):
-    real_save(self, chunks_done, tree)
-    if chunks_done == _STOP_AFTER:
-      raise KeyboardInterrupt
-
-  mp = pytest.MonkeyPatch()
-  mp.setattr(_checkpoint.GridCheckpointer, "save", save_then_stop)
-  try:
-    with pytest.raises(KeyboardInterrupt):
-      training.run_grid(trainer, _GRID, _SEEDS, out_dir=out, progress=False)
-  finally:
-    mp.undo()
+  with stopped_after_save(_STOP_AFTER):
+    training.run_grid(trainer, _GRID, _SEEDS, out_dir=out, progress=False)
   return out
 
 

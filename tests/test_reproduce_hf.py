@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from _interrupt import stopped_after_save
+
 from jaxmomentum import problems
 from jaxmomentum.models import AutoencoderArchitecture
 from jaxmomentum.models import DeepAutoencoder
@@ -50,11 +52,10 @@ def test_hf_cell_trains_and_fills_the_hf_star_cell():
 
 
 def test_hf_cell_runs_checkpoint_and_resume_to_the_same_numbers(
-    tmp_path, monkeypatch):
+    tmp_path):
   """Table 1's HF runs go through run_grid: interrupted after a chunk, they
   resume from out_dir/checkpoints/table1/<row>-hf to the numbers of an
   uninterrupted run."""
-  from jaxmomentum.training import _checkpoint  # pylint: disable=import-outside-toplevel
   data = np.asarray(problems.synthetic_curves_standin(jax.random.key(0), 24))
   tiny = AutoencoderArchitecture("curves", (784, 8, 3), "logistic")
   protocol = _hf_tables.HFProtocol("quick", num_updates=4, cg_max_iters=5,
@@ -63,21 +64,12 @@ def test_hf_cell_runs_checkpoint_and_resume_to_the_same_numbers(
   final, errors, _ = _hf_tables.train_hf(data, tiny, protocol)
   assert errors.shape == (1, 4) and np.all(np.isfinite(errors))
   assert errors[0, -1] < errors[0, 0]
-  real_save = _checkpoint.GridCheckpointer.save
-
-  def save_then_stop(self, chunks_done, tree):
-    real_save(self, chunks_done, tree)
-    if chunks_done == 1:
-      raise KeyboardInterrupt
-
   def cell():
     return _hf_tables.hf_cell("curves", data, protocol, architecture=tiny,
                               log=lambda _: None, out_dir=tmp_path,
                               checkpoint_every_s=0.0)
 
-  monkeypatch.setattr(_checkpoint.GridCheckpointer, "save", save_then_stop)
-  with pytest.raises(KeyboardInterrupt):
+  with stopped_after_save(1):
     cell()
-  monkeypatch.setattr(_checkpoint.GridCheckpointer, "save", real_save)
   assert (tmp_path / "checkpoints" / "table1" / "curves-hf").is_dir()
   assert cell().ours.mean == float(final[0])

@@ -11,6 +11,8 @@ from jax.flatten_util import ravel_pytree
 import numpy as np
 import pytest
 
+from _interrupt import stopped_after_save
+
 from jaxmomentum import curvature
 from jaxmomentum import problems
 from jaxmomentum.models import RNN
@@ -19,7 +21,6 @@ from jaxmomentum.reproduce import _hf_rnn
 from jaxmomentum.reproduce import _protocols
 from jaxmomentum.reproduce import _rnn_tables
 from jaxmomentum.reproduce import paper
-from jaxmomentum.training import _checkpoint
 
 # A short memorization row (T = 16) and a small RNN: seconds per run.
 _TINY_ROW = dataclasses.replace(
@@ -192,20 +193,11 @@ def test_hf_lowers_the_loss_and_counts_its_cost(hf_result):
 
 
 def test_interrupted_hf_runs_resume_to_the_same_numbers(
-    hf_result, tmp_path, monkeypatch):
+    hf_result, tmp_path):
   protocol, uninterrupted = _HF, hf_result
-  real_save = _checkpoint.GridCheckpointer.save
-
-  def save_then_stop(self, chunks_done, tree):
-    real_save(self, chunks_done, tree)
-    if chunks_done == 1:
-      raise KeyboardInterrupt
-
-  monkeypatch.setattr(_checkpoint.GridCheckpointer, "save", save_then_stop)
-  with pytest.raises(KeyboardInterrupt):
+  with stopped_after_save(1):
     _hf_rnn.run_hf(_TINY_ROW, _RNN, protocol, tmp_path, progress=False,
                    checkpoint_every_s=0.0, log=_quiet)
-  monkeypatch.setattr(_checkpoint.GridCheckpointer, "save", real_save)
   assert (tmp_path / "checkpoints" / "table5" / "tiny-hf").is_dir()
   resumed = _hf_rnn.run_hf(_TINY_ROW, _RNN, protocol, tmp_path,
                            progress=False, checkpoint_every_s=0.0, log=_quiet)

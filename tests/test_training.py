@@ -21,6 +21,7 @@ import numpy as np
 import optax
 import pytest
 
+from _interrupt import stopped_after_save
 import _training_toy as toy
 from jaxmomentum import training
 from jaxmomentum.training import _checkpoint
@@ -392,22 +393,13 @@ def test_run_grid_compiles_the_chunk_program_once():
 # -- checkpoints ------------------------------------------------------------
 
 def test_interrupted_run_resumes_to_the_same_numbers(
-    trainer, grid_result, tmp_path, monkeypatch):
+    trainer, grid_result, tmp_path):
   uninterrupted = grid_result
-  real_save = _checkpoint.GridCheckpointer.save
-
-  def save_then_stop(self, chunks_done, tree):
-    real_save(self, chunks_done, tree)
-    if chunks_done == 2:
-      raise KeyboardInterrupt
-
-  monkeypatch.setattr(_checkpoint.GridCheckpointer, "save", save_then_stop)
-  with pytest.raises(KeyboardInterrupt):
+  with stopped_after_save(2):
     training.run_grid(trainer, _GRID, _SEEDS, out_dir=tmp_path,
                       progress=False)
   run_chunk = _runner._Placement(trainer, None).run_chunk  # the cached one
   compiled = run_chunk._cache_size()
-  monkeypatch.setattr(_checkpoint.GridCheckpointer, "save", real_save)
   resumed = training.run_grid(trainer, _GRID, _SEEDS, out_dir=tmp_path,
                               progress=False, keep_state=True)
   assert resumed.chunks_run == trainer.config.num_chunks - 2
