@@ -26,6 +26,7 @@ import argparse
 import json
 import pathlib
 
+import jax
 import numpy as np
 
 
@@ -78,8 +79,14 @@ def read_grid(directory: pathlib.Path) -> dict:
               np.asarray(leaves[f"leaf_{len(names) + i:05d}"])
               for i, p in enumerate(paths) if p.startswith(".params['params']")}
   else:  # format 2: the {"state", "metrics"} pytree itself (rows padded)
-    tree = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.PyTreeRestore())).state
+    # As host arrays, whatever devices saved it (a grid split over several
+    # host devices cannot be restored without a sharding otherwise).
+    path = directory.resolve() / "checkpoints" / str(step) / "state"
+    checkpointer = ocp.PyTreeCheckpointer()
+    layout = checkpointer.metadata(path)
+    layout = getattr(getattr(layout, "item_metadata", layout), "tree", layout)
+    tree = checkpointer.restore(path, restore_args=jax.tree.map(
+        lambda _: ocp.RestoreArgs(restore_type=np.ndarray), layout))
     rows = len(description["seeds"]) * len(description["grid"]["mu0"])
     metrics = {n: np.asarray(tree["metrics"][n])[:rows] for n in names}
     diverged_at = np.asarray(tree["state"]["diverged_at"])[:rows]
