@@ -366,3 +366,23 @@ def test_biases_baseline_analytic(problem, mean_err, best_err):
   np.testing.assert_allclose(got.mean_predictor_error, mean_err, atol=1e-7)
   np.testing.assert_allclose(got.best_constant_error, best_err, atol=1e-7)
   assert got.best_constant_error <= got.mean_predictor_error + 1e-12
+
+
+@pytest.mark.parametrize("problem", [
+    P.memorization(10, 5, 80), P.memorization(5, 2, 200),
+    P.memorization(10, 5, 80, channels="overlapping"),
+    P.memorization(5, 2, 200, channels="overlapping")])
+def test_timing_only_loss_is_the_loss_of_a_timing_only_predictor(problem):
+  """The problem's own loss of a model that answers blank exactly at the
+  non-recall steps and guesses uniformly over the K symbols at the n recall
+  steps (the last n) equals timing_only_loss()."""
+  batch = problem.sample(jax.random.key(3), 64)
+  n, k, length = problem.num_symbols, problem.alphabet_size, problem.T
+  recall = (jnp.arange(length) >= length - n)[None, :, None]
+  blank = jax.nn.one_hot(problem.out_dim - 1, problem.out_dim)
+  symbols = (jnp.arange(problem.out_dim) < k).astype(jnp.float32)
+  logits = jnp.where(recall, jnp.where(symbols > 0, 0.0, -1e4),
+                     jnp.where(blank > 0, 1e4, -1e4))
+  logits = jnp.broadcast_to(logits, batch.targets.shape)
+  assert float(problem.loss(logits, batch)) == pytest.approx(
+      problem.timing_only_loss(), rel=1e-5)

@@ -304,6 +304,14 @@ def test_protocols_paper_and_quick():
   assert ae.differences() == []
   assert quick.differences() and any("updates per run" in d
                                      for d in quick.differences())
+  # The paper's memorization rows use the 2011 release's layout; quick keeps
+  # ours and says so; the demo is mem-20 in the release's layout.
+  assert paper.memorization_channels == "overlapping"
+  assert any(d.startswith("memorization go/blank channels: separate")
+             for d in quick.differences())
+  demo = _protocols.RNN_DEMO
+  assert (demo.problems, demo.memorization_channels, demo.warmup_steps) == (
+      ("mem20",), "overlapping", 1000)
   # Overrides rescale the time constants with the run length.
   short = paper.replace(num_steps=5000)
   assert short.warmup_steps == 1000 and 5000 % short.eval_every == 0
@@ -529,3 +537,20 @@ def test_hour_protocol_is_the_paper_protocol_with_the_documented_knobs():
   assert tag(hour, "add", "nag+cm") == tag(separate, "add", "nag+cm")
   assert tag(hour, "mem20", "nag+cm") != tag(separate, "mem20", "nag+cm")
   assert _protocols.PROTOCOLS["hour"][0] is hour
+
+
+@pytest.mark.parametrize("channels, biases", [("separate", 12.5),
+                                              ("overlapping", 10.0)])
+def test_table5_curves_draw_the_biases_of_the_protocols_layout(
+    channels, biases, tmp_path, monkeypatch):
+  seen = {}
+
+  def plot_curves(path, panels, ylabel, suptitle, **kwargs):
+    seen.update(kwargs)
+    return path
+
+  monkeypatch.setattr(_rnn_tables._plots, "plot_curves", plot_curves)  # pylint: disable=protected-access
+  protocol = TINY_RNN.replace(memorization_channels=channels)
+  _rnn_tables.plot_problem(tmp_path / "c.png", "mem20", {}, {}, protocol)
+  (label, value), = seen["references"]
+  assert value == pytest.approx(biases) and label.startswith("biases")

@@ -47,11 +47,8 @@ def biases_error(problem) -> float:
 
 
 def timing_only_loss(problem):
-  """(n/T) ln K for memorization (None otherwise): the lowest loss of a
-  model that answers at the right steps with no knowledge of the symbols."""
-  if not hasattr(problem, "alphabet_size"):
-    return None
-  return problem.num_symbols / problem.T * float(np.log(problem.alphabet_size))
+  """``problem.timing_only_loss()`` for memorization (None otherwise)."""
+  return getattr(problem, "timing_only_loss", lambda: None)()
 
 
 def read_grid(directory: pathlib.Path) -> dict:

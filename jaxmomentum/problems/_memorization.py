@@ -154,6 +154,21 @@ class MemorizationProblem(SequenceProblem):
     mean[-1] += (length - n) / length
     return mean.astype(np.float32)
 
+  def timing_only_loss(self) -> float:
+    r"""The lowest step-mean cross-entropy without the symbols:
+    :math:`(n/T)\ln K`, that of a model answering blank at the right steps
+    and a uniform guess over the K symbols at the n recall steps. A loss
+    below it means the remembered symbols reach the answers (Table 5's
+    mem rows leave their timing plateau).
+
+    Example:
+      >>> from jaxmomentum.problems import memorization
+      >>> round(memorization(10, 5, 80).timing_only_loss(), 4)
+      0.2012
+    """
+    n, k = self.num_symbols, self.alphabet_size
+    return n / self.T * float(np.log(k))
+
   def biases_baseline(self) -> BiasesBaseline:
     """Blank everywhere: wrong at the n recall steps (overlapping: at the
     (K-1)/K of them that do not recall the blank channel's symbol)."""

@@ -154,7 +154,8 @@ def _tag(protocol: RNNProtocol, row: RowLike, method: str) -> str:
   # defaults, so checkpoints made before they existed still resume.
   # The memorization layout joins only the memorization rows' tags: the
   # other rows' runs do not depend on it.
-  memorization = hasattr(paper.table5_row(row).problem, "channels")
+  memorization = isinstance(paper.table5_row(row).problem,
+                            problems_lib.MemorizationProblem)
   for k, default in (("loss_normalization", "step_mean"),
                      ("input_scale", None), ("output_bias", "mean"),
                      ("center", True),
@@ -409,7 +410,8 @@ def _hf_row(name: str, results, selected, protocol: RNNProtocol, hf,
   cells.append(_hf_rnn.hf_cell(name, result, hf))
   runs.append(_writers.result_json(result, problem=paper.TABLE5[name].label,
                                    method="hf"))
-  wall = _hf_rnn.wall_seconds(result, hf.eval_every, len(jax.devices()))
+  wall = _hf_rnn.wall_seconds(result, hf.train_config(protocol).chunk_size,
+                              len(jax.devices()))
   figure = _hf_rnn.plot_hf_vs_nag(
       out_dir / f"table5_{name}_hf_vs_nag.png", name, result, wall,
       _best_nag(results, selected, protocol))
