@@ -376,20 +376,22 @@ def seed_parts(init, loss, sample, steps, rounds=7):
           for k, v in times.items()}
 
 
-def chunk_rates(trainer, num_seeds, learning_rates, devices, batching):
+def chunk_rates(trainer, num_seeds, learning_rates, devices, batching,
+                batch_shards=1):
   """Run-updates/s (wall, per CPU-second) of the runner's chunk program.
 
   Exactly the program ``run_grid`` compiles (its private placement helper):
   ``trainer.run_chunk`` over seeds x learning rates, the run axis sharded
-  over ``devices``, batched per device with ``vmap`` or ``lax.map``, the
-  state donated; timed here so each chunk is measured on both clocks.
+  over ``devices`` (``batch_shards`` devices sharing each run's minibatch),
+  batched per device with ``vmap`` or ``lax.map``, the state donated; timed
+  here so each chunk is measured on both clocks.
   """
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from jaxmomentum.training import _runner  # pylint: disable=g-import-not-at-top
-  placement = _runner._Placement(trainer, devices, batching)  # pylint: disable=protected-access
+  placement = _runner._Placement(trainer, devices, batching, batch_shards)  # pylint: disable=protected-access
   runs = num_seeds * len(learning_rates)
-  rows = -(-runs // placement.num_devices) * placement.num_devices
+  rows = -(-runs // placement.run_shards) * placement.run_shards
   seeds = np.resize(np.repeat(np.arange(num_seeds), len(learning_rates)), rows)
   lrs = np.resize(np.tile(np.float32(learning_rates), num_seeds), rows)
   hparams = {"learning_rate": placement.put(lrs),
@@ -535,15 +537,27 @@ def main():
 
   # One seed, where the time goes: nested jitted scans of 20 updates.
   parts = seed_parts(init, loss, sample, 20)
-  # 4 updates per chunk, evaluated on a 10-sequence batch: in a real run the
-  # evaluation comes every ~1,000 updates, so it is kept out of the timing.
-  chunk = 4
-  config = training.TrainConfig(num_steps=chunk, batch_size=BATCH,
-                                eval_every=chunk, eval_batch_size=10)
-  trainers = {name: training.make_train(config, i, l, s, factory, eval_fn=e)
-              for name, (i, l, e, s) in variants.items()}
-  one_seed = f"engine chunk, 1 seed, {best}, 1 dev, map"
-  report(one_seed, 1, *chunk_rates(trainers[best], 1, [1e-4], one, "map"))
+  # 4 updates per chunk for the 16-run grid and 20 for one seed (so that a
+  # chunk is ~0.1 s: timed well), evaluated on a 10-sequence batch: in a real
+  # run the evaluation comes every ~1,000 updates, so it is kept out of the
+  # timing.
+  def trainers_of(chunk):
+    config = training.TrainConfig(num_steps=chunk, batch_size=BATCH,
+                                  eval_every=chunk, eval_batch_size=10)
+    return {name: training.make_train(config, i, l, s, factory, eval_fn=e)
+            for name, (i, l, e, s) in variants.items()}
+  trainers, seed_trainer = trainers_of(4), trainers_of(20)[best]
+  one_dev = f"engine chunk, 1 seed, {best}, 1 dev, map"
+  report(one_dev, 1, *chunk_rates(seed_trainer, 1, [1e-4], one, "map"))
+  # run_grid's default for one seed: its minibatch split over the devices
+  # that would otherwise idle (batch_shards="auto").
+  from jaxmomentum.training import _runner  # pylint: disable=g-import-not-at-top
+  shards = _runner._auto_batch_shards(seed_trainer, 1, devices)  # pylint: disable=protected-access
+  one_seed = (f"engine chunk, 1 seed, {best}, batch over {shards} dev"
+              if shards > 1 else one_dev)
+  if shards > 1:
+    report(one_seed, 1, *chunk_rates(seed_trainer, 1, [1e-4], devices,
+                                     "map", shards))
   for name, (wall, cpu) in parts.items():
     report(f"bare scan 1 seed, up to {name}", 1, 1 / wall, 1 / cpu)
 
@@ -579,7 +593,10 @@ def main():
   print(f"TARGET one seed >= 2x torch.nn.RNN eager:  "
         f"{ratio(one_seed, torch_all, 0):5.2f}x wall (torch on {cores} "
         f"threads), {ratio(one_seed, torch1, 1):5.2f}x per CPU-second "
-        "(torch on 1 thread)")
+        f"(torch on 1 thread)  [{one_seed}: run_grid's default]")
+  if one_seed != one_dev:
+    print(f"  one seed on one device: {ratio(one_dev, torch_all, 0):5.2f}x "
+          f"wall, {ratio(one_dev, torch1, 1):5.2f}x per CPU-second")
   limit = peak / (flops / 1e9)
   limit_cpu = peak_cpu / (flops / 1e9)
   grid_rows = {k: v for k, v in rows.items() if k.startswith("grid")}
@@ -598,7 +615,7 @@ def main():
   # Where an update's time goes, per CPU-second of one seed on one device.
   fwd, bwd, optm, smp = (parts[k][1] for k in ("forward", "backward",
                                                "optimizer", "sampling"))
-  engine = 1 / rows[one_seed][1]
+  engine = 1 / rows[one_dev][1]
   matmul_ms = flops / (small["matmul"][1] * 1e9)
   loop_ms = 2 * LENGTH * small["loop"][1] / 1e3
   print("where one update's CPU time goes (one seed, one device, ms per "

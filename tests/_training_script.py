@@ -81,6 +81,7 @@ def shard():
       return False
     return True
 
+  report.update(batch_sharding(trainer, same))
   report.update(
       sharded_equals_single=same(sharded, single),
       sharded_vmap_equals_single=same(sharded_vmap, single),
@@ -89,6 +90,67 @@ def shard():
       diverged=sharded.diverged.tolist(),
       shape=list(sharded.metrics["loss"].shape))
   print(json.dumps(report))
+
+
+def batch_sharding(trainer, same):
+  """Fewer runs than the 8 devices: each run's minibatch split over several
+  (run_grid's batch_shards="auto"), against one device per run."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from jaxmomentum import training  # pylint: disable=g-import-not-at-top
+  from jaxmomentum.training import _runner  # pylint: disable=g-import-not-at-top
+  from jaxmomentum.training._digest import raw_keys  # pylint: disable=g-import-not-at-top
+
+  def close(a, b):
+    try:
+      for x, y in zip(jax.tree.leaves(a.metrics), jax.tree.leaves(b.metrics)):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
+      for x, y in zip(jax.tree.leaves(a.final_state.params),
+                      jax.tree.leaves(b.final_state.params)):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
+    except AssertionError:
+      return False
+    return True
+
+  one_point = {"learning_rate": [0.05], "momentum": [0.9]}
+  two_points = {"learning_rate": [0.05, 50.0], "momentum": [0.9]}
+  single = jax.devices()[:1]
+  report = {}
+  with tempfile.TemporaryDirectory() as out_dir:
+    one_seed = training.run_grid(trainer, one_point, 1, progress=False,
+                                 keep_state=True, out_dir=out_dir)
+    restored = training.run_grid(trainer, one_point, 1, progress=False,
+                                 keep_state=True, out_dir=out_dir,
+                                 devices=single)
+  alone = training.run_grid(trainer, one_point, 1, progress=False,
+                            keep_state=True, devices=single)
+  pair = training.run_grid(trainer, two_points, 1, progress=False,
+                           keep_state=True)
+  pair_alone = training.run_grid(trainer, two_points, 1, progress=False,
+                                 keep_state=True, devices=single)
+  # The replicas of a run on its batch devices stay bit-identical.
+  placement = _runner._Placement(trainer, None, "map", 8)  # pylint: disable=protected-access
+  hparams = {k: placement.put(np.float32(v)) for k, v in one_point.items()}
+  state = placement.init(placement.put(np.zeros(1, np.int32)), hparams)
+  state = placement.run_chunk(state, hparams, None)[0]
+  replicas_equal = all(
+      np.array_equal(np.asarray(shard.data), np.asarray(
+          x.addressable_shards[0].data))
+      for x in jax.tree.leaves(jax.tree.map(raw_keys, state))
+      for shard in x.addressable_shards)
+  report["batch"] = {
+      "one_seed_shards": one_seed.batch_shards,
+      "one_seed_close_to_one_device": close(one_seed, alone),
+      "one_seed_restored_on_one_device": same(restored, one_seed),
+      "restored_chunks_run": restored.chunks_run,
+      "two_runs_shards": pair.batch_shards,
+      "two_runs_diverged": pair.diverged.tolist(),
+      "two_runs_diverged_alone": pair_alone.diverged.tolist(),
+      "replicas_equal": replicas_equal,
+      "alone_shards": alone.batch_shards,
+  }
+  return report
 
 
 def cores(n):

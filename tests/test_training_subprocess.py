@@ -4,7 +4,8 @@
   from its orbax checkpoints ends with the same numbers, bit for bit, as an
   uninterrupted run.
 * Sharded over 8 forced CPU devices equals one device (and its checkpoint
-  restores on one device).
+  restores on one device); with fewer runs than devices, each run's
+  minibatch is split over several devices (equal up to float rounding).
 * ``use_all_cpu_cores`` sets the CPU device count before the backend starts,
   and warns afterwards.
 """
@@ -114,6 +115,16 @@ def test_sharded_over_8_devices_equals_one_device():
   assert report["sharded_vmap_equals_single"]
   assert report["restored_equals_single"]
   assert report["restored_chunks_run"] == 0
+  # Fewer runs than devices: each run's minibatch over several devices.
+  batch = report["batch"]
+  assert batch["one_seed_shards"] == 8 and batch["alone_shards"] == 1
+  assert batch["two_runs_shards"] == 4
+  assert batch["one_seed_close_to_one_device"]
+  assert batch["one_seed_restored_on_one_device"]
+  assert batch["restored_chunks_run"] == 0
+  assert batch["two_runs_diverged"] == [[False, True]]
+  assert batch["two_runs_diverged"] == batch["two_runs_diverged_alone"]
+  assert batch["replicas_equal"]
 
 
 def test_use_all_cpu_cores_in_a_fresh_process():

@@ -13,6 +13,7 @@ import numpy as np
 from jaxmomentum._validation import check_int
 
 RUN_AXIS = "runs"
+BATCH_AXIS = "batch"  # run_grid's second mesh axis: one minibatch split over it
 _FORCE_FLAG = "--xla_force_host_platform_device_count"
 
 
@@ -112,6 +113,20 @@ def run_mesh(devices: Optional[Sequence[jax.Device]] = None) -> jax.sharding.Mes
   if not devices:
     raise ValueError("devices must not be empty")
   return jax.sharding.Mesh(np.asarray(devices), (RUN_AXIS,))
+
+
+def run_batch_mesh(devices: Optional[Sequence[jax.Device]],
+                   batch_shards: int) -> jax.sharding.Mesh:
+  """A 2-D mesh ``("runs", "batch")``: ``batch_shards`` consecutive devices
+  share each run's minibatch (``batch_shards`` must divide the device count)."""
+  devices = list(jax.devices() if devices is None else devices)
+  if not devices:
+    raise ValueError("devices must not be empty")
+  if len(devices) % batch_shards:
+    raise ValueError(f"batch_shards ({batch_shards}) must divide the number "
+                     f"of devices ({len(devices)})")
+  grid = np.asarray(devices).reshape(-1, batch_shards)
+  return jax.sharding.Mesh(grid, (RUN_AXIS, BATCH_AXIS))
 
 
 # The environment variables :func:`init_distributed` reads when an argument is

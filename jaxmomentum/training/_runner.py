@@ -5,7 +5,10 @@ and grid point ``p``, sharded over a 1-D mesh of all devices (padded to a
 multiple of the device count; the padding is dropped from the results).
 Within a device the runs are batched with ``jax.vmap`` (GPU/TPU) or run one
 after another with ``lax.map`` (CPU, where XLA's batched small matmuls cost
-about a third more CPU time per run than unbatched ones). The run proceeds chunk by chunk with one compiled program, with a
+about a third more CPU time per run than unbatched ones). With fewer runs
+than devices, each run's minibatch is split over several devices (a second
+mesh axis, ``"batch"``; data parallelism), so no device idles. The run
+proceeds chunk by chunk with one compiled program, with a
 progress bar, and, given ``out_dir``, an atomic checkpoint after each chunk
 from which a killed run resumes bit-for-bit.
 """
@@ -28,7 +31,9 @@ from jaxmomentum._validation import check_range
 from jaxmomentum.training import _checkpoint
 from jaxmomentum.training._devices import init_distributed
 from jaxmomentum.training._devices import is_main_process
+from jaxmomentum.training._devices import BATCH_AXIS
 from jaxmomentum.training._devices import RUN_AXIS
+from jaxmomentum.training._devices import run_batch_mesh
 from jaxmomentum.training._devices import run_mesh
 from jaxmomentum.training._digest import raw_keys
 from jaxmomentum.training._grid import as_grid
@@ -40,6 +45,10 @@ from jaxmomentum.training._train import TrainState
 
 _MAX_SEED = 2**31 - 1
 _BATCHING = ("auto", "vmap", "map")
+# Largest relative gap between the whole minibatch's loss, gradient and
+# metrics and the mean over its slices that batch sharding accepts (float32
+# rounding is ~1e-6; a sum instead of a mean gives 1 - 1/batch_shards).
+_BATCH_MEAN_TOLERANCE = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +76,8 @@ class GridResult:
     final_state: with ``keep_state=True``, the final :class:`TrainState` as
       numpy arrays of shape ``(num_seeds, grid.size, ...)`` (PRNG keys as
       their raw data); else ``None``.
+    batch_shards: devices that shared each run's minibatch (1: one device
+      per run; see :func:`run_grid`'s ``batch_shards``).
   """
 
   metrics: Mapping[str, np.ndarray]
@@ -78,6 +89,7 @@ class GridResult:
   chunks_run: int = 0
   chunk_s: tuple[float, ...] = ()
   final_state: Optional[TrainState] = None
+  batch_shards: int = 1
 
   axes = ("seed", "point", "eval")
 
@@ -141,7 +153,7 @@ def _programs(trainer: Trainer, mesh, batching: str, sharding):
   """The jitted, vmapped ``init`` and ``run_chunk`` of ``trainer`` on
   ``mesh``, compiled once per trainer and placement."""
   cache = _PROGRAMS.setdefault(trainer, {})
-  key = (tuple(d.id for d in mesh.devices.flat), batching)
+  key = (tuple(d.id for d in mesh.devices.flat), mesh.devices.shape, batching)
   if key not in cache:
     init, chunk = trainer.init, trainer.run_chunk
 
@@ -149,12 +161,19 @@ def _programs(trainer: Trainer, mesh, batching: str, sharding):
       return init(jax.random.key(seed), hparams)
 
     spec = sharding.spec
-    if batching == "vmap":
+    batch_shards = dict(mesh.shape).get(BATCH_AXIS, 1)
+    if batch_shards > 1:  # each run's minibatch split over the batch axis
+      chunk = trainer.run_chunk_over_batch(BATCH_AXIS, batch_shards)
+    if batching == "vmap" and batch_shards == 1:
       run_chunk = jax.jit(jax.vmap(chunk, in_axes=(0, 0, None)),
                           donate_argnums=0, out_shardings=sharding)
     else:
-      def run_chunk(state, hparams, data):  # this device's runs, one by one
-        return lax.map(lambda args: chunk(*args, data), (state, hparams))
+      if batching == "vmap":
+        def run_chunk(state, hparams, data):  # this device's runs, batched
+          return jax.vmap(chunk, in_axes=(0, 0, None))(state, hparams, data)
+      else:
+        def run_chunk(state, hparams, data):  # this device's runs, one by one
+          return lax.map(lambda args: chunk(*args, data), (state, hparams))
 
       run_chunk = jax.jit(jax.shard_map(
           run_chunk, mesh=mesh, in_specs=(spec, spec, P()), out_specs=spec,
@@ -164,12 +183,56 @@ def _programs(trainer: Trainer, mesh, batching: str, sharding):
   return cache[key]
 
 
+def _auto_batch_shards(trainer: Trainer, num_runs: int, devices) -> int:
+  """Devices per run when there are fewer runs than devices (one process):
+  the largest divisor of the device count that leaves no device idle and
+  divides the batch size; else 1."""
+  num_devices = len(jax.devices() if devices is None else devices)
+  if jax.process_count() > 1 or num_runs >= num_devices:
+    return 1
+  per_run = num_devices // num_runs
+  return max(d for d in range(1, per_run + 1)
+             if num_devices % d == 0 and trainer.config.batch_size % d == 0)
+
+
+def _check_batch_shards(trainer: Trainer, batch_shards, num_runs: int,
+                        devices) -> tuple[int, bool]:
+  """``(shards, explicit)`` from run_grid's ``batch_shards`` argument."""
+  if isinstance(batch_shards, str) and batch_shards == "auto":
+    return _auto_batch_shards(trainer, num_runs, devices), False
+  if isinstance(batch_shards, bool) or not isinstance(batch_shards,
+                                                      (int, np.integer)):
+    raise TypeError('batch_shards must be "auto" or an integer >= 1, got '
+                    f"{batch_shards!r}")
+  shards = check_int("batch_shards", batch_shards, 1)
+  num_devices = len(jax.devices() if devices is None else devices)
+  if num_devices % shards or trainer.config.batch_size % shards:
+    raise ValueError(
+        f"batch_shards must divide the number of devices ({num_devices}) and "
+        f"the batch size ({trainer.config.batch_size}), got {shards}")
+  return shards, True
+
+
+def _batch_mean_gap(trainer: Trainer, placement, state, hparams,
+                    data) -> float:
+  """:attr:`Trainer.batch_mean_gap` at run 0's state and its minibatch."""
+  first = jax.device_put(jax.tree.map(lambda x: x[0], (state, hparams)),
+                         placement.replicated)  # beside the data
+  gap = jax.jit(trainer.batch_mean_gap, static_argnums=3)(
+      *first, data, placement.batch_shards)
+  return float(_to_host(gap))
+
+
 class _Placement:
   """Where the run axis lives, and run_grid's programs for one trainer."""
 
-  def __init__(self, trainer: Trainer, devices, batching: str = "auto"):
-    self.mesh = run_mesh(devices)
+  def __init__(self, trainer: Trainer, devices, batching: str = "auto",
+               batch_shards: int = 1):
+    self.mesh = (run_mesh(devices) if batch_shards == 1
+                 else run_batch_mesh(devices, batch_shards))
     self.num_devices = self.mesh.devices.size
+    self.batch_shards = batch_shards
+    self.run_shards = self.num_devices // batch_shards  # the run axis's size
     self.batching = _resolve_batching(batching, self.mesh)
     self.sharding = jax.sharding.NamedSharding(self.mesh, P(RUN_AXIS))
     self.replicated = jax.sharding.NamedSharding(self.mesh, P())
@@ -232,12 +295,15 @@ def run_grid(
     tag: str = "",
     keep_state: bool = False,
     batching: str = "auto",
+    batch_shards: Union[int, str] = "auto",
     distributed: Optional[Mapping[str, Any]] = None,
 ) -> GridResult:
   """Trains every seed at every grid point in one compiled program.
 
-  Run ``(s, p)`` is exactly the standalone ``trainer(jax.random.key(seeds[s]),
-  grid.point(p))``: its own initialization and data stream come from its
+  Run ``(s, p)`` is the standalone ``trainer(jax.random.key(seeds[s]),
+  grid.point(p))`` (exactly, with one device per run; up to float rounding
+  when its minibatch is split over several, see ``batch_shards``): its own
+  initialization and data stream come from its
   seed (shared by all grid points of that seed), its hyperparameters are
   traced scalars in a ``vmap``. With several devices the run axis is sharded
   over all of them; each chunk of ``trainer.config.chunk_size`` updates is
@@ -279,6 +345,18 @@ def run_grid(
       another, each as the standalone program; best on CPU, where batched
       small matmuls cost more CPU time per run), or ``"auto"`` (``"map"`` on
       CPU devices, else ``"vmap"``). The numbers are the same either way.
+    batch_shards: devices that share each run's minibatch (data
+      parallelism): each samples the whole minibatch, computes the loss and
+      gradient of its ``1/batch_shards`` slice of the leading axis, and the
+      slices' gradients are averaged (``lax.pmean``) before the update. A
+      positive int dividing the device count and the batch size, or
+      ``"auto"`` (default): with fewer runs than devices in one process, as
+      many devices per run as leave none idle (e.g. one seed on a 2-core
+      machine's two CPU devices), else 1. Above 1, ``loss_fn`` and
+      ``eval_fn`` must be means over the batch's leading axis (then the
+      numbers equal ``batch_shards=1``'s up to float rounding); ``run_grid``
+      checks this on the first minibatch and raises ``ValueError`` when they
+      are not (``"auto"`` falls back to 1 instead).
     distributed: settings for :func:`jaxmomentum.training.init_distributed`
       (``coordinator_address``, ``num_processes``, ``process_id``), applied
       before anything else; every process then calls ``run_grid`` with the
@@ -312,18 +390,33 @@ def run_grid(
   seeds = _as_seeds(seeds)
   num_seeds, num_points = len(seeds), grid.size
   num_runs = num_seeds * num_points
-  placement = _Placement(trainer, devices, batching)
-  rows = -(-num_runs // placement.num_devices) * placement.num_devices
+  shards, explicit = _check_batch_shards(trainer, batch_shards, num_runs,
+                                        devices)
   if out_dir is not None:  # after the argument checks, before compiling
     _checkpoint.check_out_dir(out_dir)
 
-  run_seeds = placement.put(_pad_rows(
-      np.repeat(seeds, num_points).astype(np.int32), rows))
-  hparams = {k: placement.put(_pad_rows(np.tile(v, num_seeds), rows))
-             for k, v in grid.values.items()}
-
-  data = placement.put_replicated(trainer.data)  # once, shared
-  state = placement.init(run_seeds, hparams)
+  while True:  # at most twice: "auto" falls back to one device per run
+    placement = _Placement(trainer, devices, batching, shards)
+    rows = -(-num_runs // placement.run_shards) * placement.run_shards
+    run_seeds = placement.put(_pad_rows(
+        np.repeat(seeds, num_points).astype(np.int32), rows))
+    hparams = {k: placement.put(_pad_rows(np.tile(v, num_seeds), rows))
+               for k, v in grid.values.items()}
+    data = placement.put_replicated(trainer.data)  # once, shared
+    state = placement.init(run_seeds, hparams)
+    if shards == 1:
+      break
+    gap = _batch_mean_gap(trainer, placement, state, hparams, data)
+    if gap <= _BATCH_MEAN_TOLERANCE:
+      break
+    if explicit:
+      raise ValueError(
+          f"batch_shards={shards} splits each minibatch over {shards} "
+          "devices, which needs loss_fn and eval_fn to be means over the "
+          "batch's leading axis; on the first minibatch the loss or metrics "
+          f"differ from the mean over its slices by {gap:.3g} "
+          "(relative). Use batch_shards=1.")
+    shards = 1
   metric_shapes = jax.eval_shape(placement.run_chunk, state, hparams, data)[1]
   metrics = {k: np.full((num_runs, config.num_evals), np.nan, v.dtype)
              for k, v in metric_shapes.items()}
@@ -385,4 +478,5 @@ def run_grid(
       wall_s=time.perf_counter() - start_time,
       chunks_run=chunks_run,
       chunk_s=tuple(chunk_s),
-      final_state=final_state)
+      final_state=final_state,
+      batch_shards=placement.batch_shards)

@@ -71,6 +71,32 @@ def _strong(tree):
   return jax.tree.map(strong, tree)
 
 
+def _check_batch_axis(batch, batch_size: int) -> None:
+  """Every leaf of ``batch`` but 0-d ones has ``batch_size`` rows first."""
+  for path, x in jax.tree_util.tree_leaves_with_path(batch):
+    if jnp.ndim(x) and jnp.shape(x)[0] != batch_size:
+      raise ValueError(
+          "batch_shards > 1 needs every leaf of sample_fn's batch to have the "
+          f"batch size ({batch_size}) as its leading axis; "
+          f"{jax.tree_util.keystr(path) or 'the batch'} has shape "
+          f"{jnp.shape(x)}. Run with batch_shards=1.")
+
+
+def _batch_slice(batch, start, size: int):
+  """Rows ``start .. start + size`` of every leaf; 0-d leaves are shared."""
+  return jax.tree.map(lambda x: x if jnp.ndim(x) == 0
+                      else lax.dynamic_slice_in_dim(x, start, size, 0), batch)
+
+
+def _shard_of_batch(batch, batch_size: int, shard):
+  """Shard ``lax.axis_index(axis)`` of ``num_shards`` equal slices of every
+  leaf's leading (batch) axis; 0-d leaves are shared."""
+  axis, num_shards = shard
+  _check_batch_axis(batch, batch_size)
+  size = batch_size // num_shards
+  return _batch_slice(batch, lax.axis_index(axis) * size, size)
+
+
 def _identity_eval_params(opt_state, params):
   del opt_state
   return params
@@ -104,6 +130,20 @@ class Trainer:
       ``state.step``.
     data: the ``data`` given to :func:`make_train` (``None`` if none).
     init_hparams: the names of the hparams that go to ``init_fn``.
+    run_chunk_over_batch: ``run_chunk_over_batch(axis_name, num_shards)`` is
+      ``run_chunk`` with each minibatch split over the ``num_shards`` devices
+      of mesh axis ``axis_name`` (call it inside ``jax.shard_map``): every
+      device samples the whole minibatch, takes its slice of the leading
+      axis, and the loss, its gradient and the evaluation metrics are
+      averaged over the axis (``lax.pmean``) before the optimizer update,
+      which every device does alike. It equals ``run_chunk`` up to float
+      rounding when ``loss_fn`` and ``eval_fn`` are means over the batch's
+      leading axis; :func:`run_grid` checks that before using it.
+    batch_mean_gap: ``batch_mean_gap(state, hparams, data, num_shards)``: the
+      largest relative difference between the loss and the metrics of
+      ``eval_fn`` on the whole minibatch of ``state.step`` and the mean of
+      those on its ``num_shards`` slices (0 up to float rounding for losses
+      that are means over the batch).
 
   ``trainer(key, hparams)`` is ``trainer.train(key, hparams, trainer.data)``.
 
@@ -120,6 +160,10 @@ class Trainer:
   evaluate: Callable[[TrainState, Any], Metrics]
   data: Any = None
   init_hparams: tuple[str, ...] = ()
+  run_chunk_over_batch: Optional[Callable[[str, int], Callable[
+      [TrainState, Hparams, Any], tuple[TrainState, Metrics]]]] = None
+  batch_mean_gap: Optional[Callable[[TrainState, Hparams, Any, int],
+                                    jax.Array]] = None
 
   def __repr__(self):
     return f"Trainer({self.config!r})"
@@ -285,16 +329,23 @@ def make_train(
         diverged_at=jnp.full([], -1, jnp.int32),
         data_key=data_key, eval_key=eval_key)
 
-  def update(state: TrainState, hparams, data):
-    """One update on the minibatch of step ``state.step``."""
+  def update(state: TrainState, hparams, data, shard=None):
+    """One update on the minibatch of step ``state.step``; with ``shard =
+    (axis_name, num_shards)`` its gradient is the mean over the axis of the
+    gradients of the minibatch's slices."""
     batch = sample_fn(jax.random.fold_in(state.data_key, state.step),
                       config.batch_size, data)
-    loss, grads = jax.value_and_grad(loss_fn)(state.params, batch)
+    if shard is None:
+      loss, grads = jax.value_and_grad(loss_fn)(state.params, batch)
+    else:
+      loss, grads = jax.value_and_grad(loss_fn)(
+          state.params, _shard_of_batch(batch, config.batch_size, shard))
+      loss, grads = lax.pmean((loss, grads), shard[0])
     opt = optimizer(hparams)
     if isinstance(opt, optax.GradientTransformationExtraArgs):
       # Optimizers that take extra arguments (jaxmomentum.hessian_free, an
-      # optax.chain) get the minibatch and its loss; a chain's plain links
-      # ignore them.
+      # optax.chain) get the whole minibatch and its loss; a chain's plain
+      # links ignore them.
       updates, opt_state = opt.update(grads, state.opt_state, state.params,
                                       batch=batch, value=loss)
     else:
@@ -313,27 +364,34 @@ def make_train(
                            step=state.step + 1, diverged_at=diverged_at)
     return state, loss
 
-  def evaluate(state, data):
+  def evaluate(state, data, shard=None):
     params = params_for_eval(state.opt_state, state.params)
     key = jax.random.fold_in(state.eval_key, state.step)
+    if shard is not None and config.eval_batch_size % shard[1]:
+      shard = None  # the whole evaluation batch on every device
 
     def one(k):
-      return _check_eval_metrics(
-          eval_fn(params, sample_fn(k, config.eval_batch_size, data)))
+      batch = sample_fn(k, config.eval_batch_size, data)
+      if shard is None:
+        return _check_eval_metrics(eval_fn(params, batch))
+      return lax.pmean(_check_eval_metrics(eval_fn(
+          params, _shard_of_batch(batch, config.eval_batch_size, shard))),
+                       shard[0])
 
     if config.num_eval_batches == 1:
       return one(key)
     keys = jax.random.split(key, config.num_eval_batches)
     return jax.tree.map(lambda x: jnp.mean(x, axis=0), lax.map(one, keys))
 
-  def period(state, hparams, data):
+  def period(state, hparams, data, shard=None):
     """``eval_every`` updates, then one evaluation."""
-    state, losses = lax.scan(lambda s, _: update(s, hparams, data), state,
-                             None, length=config.eval_every)
-    return state, {TRAIN_LOSS: jnp.mean(losses), **evaluate(state, data)}
+    state, losses = lax.scan(lambda s, _: update(s, hparams, data, shard),
+                             state, None, length=config.eval_every)
+    return state, {TRAIN_LOSS: jnp.mean(losses),
+                   **evaluate(state, data, shard)}
 
-  def periods(state, hparams, data, length):
-    return lax.scan(lambda s, _: period(s, hparams, data), state, None,
+  def periods(state, hparams, data, length, shard=None):
+    return lax.scan(lambda s, _: period(s, hparams, data, shard), state, None,
                     length=length)
 
   def run_chunk(state, hparams, data):
@@ -342,5 +400,49 @@ def make_train(
   def train(key, hparams, data):
     return periods(init(key, hparams), hparams, data, config.num_evals)
 
+  def run_chunk_over_batch(axis_name: str, num_shards: int):
+    if config.batch_size % num_shards:
+      raise ValueError(
+          f"batch_shards ({num_shards}) must divide the batch size "
+          f"({config.batch_size})")
+
+    def chunk(state, hparams, data):
+      return periods(state, hparams, data, config.evals_per_chunk,
+                     (axis_name, num_shards))
+    return chunk
+
+  def batch_mean_gap(state, hparams, data, num_shards):
+    """Whole minibatch vs the mean over its slices (see :class:`Trainer`)."""
+    del hparams  # the loss does not depend on them
+    batch = sample_fn(jax.random.fold_in(state.data_key, state.step),
+                      config.batch_size, data)
+    _check_batch_axis(batch, config.batch_size)
+    size = config.batch_size // num_shards
+    parts = [_batch_slice(batch, i * size, size) for i in range(num_shards)]
+
+    def stats(b):  # values only: a loss whose value is a mean over the
+      # batch's examples at any params has their mean gradient too
+      params = params_for_eval(state.opt_state, state.params)
+      return {"loss": loss_fn(state.params, b),
+              "eval": _check_eval_metrics(eval_fn(params, b))}
+
+    whole = stats(batch)
+    mean = jax.tree.map(lambda *xs: sum(xs) / num_shards,
+                        *[stats(b) for b in parts])
+
+    def gap(a, b):  # relative to the largest entry of the whole-batch tree
+      a = [jnp.asarray(x, jnp.float32) for x in jax.tree.leaves(a)]
+      b = [jnp.asarray(x, jnp.float32) for x in jax.tree.leaves(b)]
+      scale = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in a]))
+      diff = jnp.max(jnp.stack([jnp.max(jnp.abs(x - y))
+                                for x, y in zip(a, b)]))
+      return jnp.where(diff > 0, diff / jnp.maximum(scale, 1e-30), 0.0)
+    return jnp.max(jnp.stack(
+        [gap(whole["loss"], mean["loss"])]
+        + [gap(whole["eval"][k], mean["eval"][k]) for k in whole["eval"]]))
+
   return Trainer(config=config, init=init, run_chunk=run_chunk, train=train,
-                 evaluate=evaluate, data=data, init_hparams=init_hparams)
+                 evaluate=lambda state, data: evaluate(state, data),
+                 data=data, init_hparams=init_hparams,
+                 run_chunk_over_batch=run_chunk_over_batch,
+                 batch_mean_gap=batch_mean_gap)
