@@ -97,7 +97,9 @@ def batch_sharding(trainer, same):
   (run_grid's batch_shards="auto"), against one device per run."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
+  import _training_toy as toy  # pylint: disable=g-import-not-at-top
   from jaxmomentum import training  # pylint: disable=g-import-not-at-top
   from jaxmomentum.training import _runner  # pylint: disable=g-import-not-at-top
   from jaxmomentum.training._digest import raw_keys  # pylint: disable=g-import-not-at-top
@@ -120,16 +122,35 @@ def batch_sharding(trainer, same):
   with tempfile.TemporaryDirectory() as out_dir:
     one_seed = training.run_grid(trainer, one_point, 1, progress=False,
                                  keep_state=True, out_dir=out_dir)
-    restored = training.run_grid(trainer, one_point, 1, progress=False,
-                                 keep_state=True, out_dir=out_dir,
-                                 devices=single)
+    # Resume mid-run on one device: drop the last chunk's checkpoint.
+    folder = os.path.join(out_dir, "checkpoints")
+    shutil.rmtree(os.path.join(folder, str(max(
+        int(n) for n in os.listdir(folder) if n.isdigit()))))
+    resumed = training.run_grid(trainer, one_point, 1, progress=False,
+                                keep_state=True, out_dir=out_dir,
+                                devices=single)
   alone = training.run_grid(trainer, one_point, 1, progress=False,
                             keep_state=True, devices=single)
+  one_seed_vmap = training.run_grid(trainer, one_point, 1, progress=False,
+                                    keep_state=True, batching="vmap")
   pair = training.run_grid(trainer, two_points, 1, progress=False,
                            keep_state=True)
   pair_alone = training.run_grid(trainer, two_points, 1, progress=False,
                                  keep_state=True, devices=single)
-  # The replicas of a run on its batch devices stay bit-identical.
+  # A loss that is a sum over the batch, not a mean: "auto" keeps one
+  # device per run (the same numbers, bit for bit); asked for, it raises.
+  summed = toy.make_trainer(num_steps=20, eval_every=10, chunk_size=10,
+                            loss=lambda p, b: b[1].shape[0] * toy.loss(p, b))
+  summed_auto = training.run_grid(summed, one_point, 1, progress=False,
+                                  keep_state=True)
+  summed_alone = training.run_grid(summed, one_point, 1, progress=False,
+                                   keep_state=True, devices=single)
+  try:
+    training.run_grid(summed, one_point, 1, progress=False, batch_shards=2)
+    summed_error = ""
+  except ValueError as err:
+    summed_error = str(err)
+  # The copies of a run on its batch devices stay bit-identical.
   placement = _runner._Placement(trainer, None, "map", 8)  # pylint: disable=protected-access
   hparams = {k: placement.put(np.float32(v)) for k, v in one_point.items()}
   state = placement.init(placement.put(np.zeros(1, np.int32)), hparams)
@@ -142,11 +163,16 @@ def batch_sharding(trainer, same):
   report["batch"] = {
       "one_seed_shards": one_seed.batch_shards,
       "one_seed_close_to_one_device": close(one_seed, alone),
-      "one_seed_restored_on_one_device": same(restored, one_seed),
-      "restored_chunks_run": restored.chunks_run,
+      "vmap_shards": one_seed_vmap.batch_shards,
+      "vmap_close_to_one_device": close(one_seed_vmap, alone),
+      "resumed_chunks_run": resumed.chunks_run,
+      "resumed_close_to_one_device": close(resumed, alone),
       "two_runs_shards": pair.batch_shards,
       "two_runs_diverged": pair.diverged.tolist(),
       "two_runs_diverged_alone": pair_alone.diverged.tolist(),
+      "sum_loss_auto_shards": summed_auto.batch_shards,
+      "sum_loss_auto_equals_one_device": same(summed_auto, summed_alone),
+      "sum_loss_explicit_error": summed_error,
       "replicas_equal": replicas_equal,
       "alone_shards": alone.batch_shards,
   }

@@ -91,7 +91,7 @@ def sgd(learning_rate, momentum):
 
 
 def make_trainer(num_steps=40, eval_every=10, chunk_size=None, batch_size=8,
-                 **config_kw):
+                 loss=loss, **config_kw):
   config = training.TrainConfig(num_steps=num_steps, batch_size=batch_size,
                                 eval_every=eval_every, chunk_size=chunk_size,
                                 **config_kw)

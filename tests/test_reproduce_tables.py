@@ -504,9 +504,10 @@ def test_sequence_sum_is_step_mean_at_a_scaled_learning_rate(method):
     eps = eps if eps is not None else 1e-4 * problem.max_length
     optimizer = opt(eps, 0.9)
     state = optimizer.init(params)
+    grad = jax.jit(jax.grad(task.loss_fn))
     for t in range(3):
       batch = task.sample_fn(jax.random.key(10 + t), 4, None)
-      grads = jax.grad(task.loss_fn)(params, batch)
+      grads = grad(params, batch)
       updates, state = optimizer.update(grads, state, params)
       params = optax.apply_updates(params, updates)
     finals.append(params)

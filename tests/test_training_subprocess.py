@@ -120,10 +120,15 @@ def test_sharded_over_8_devices_equals_one_device():
   assert batch["one_seed_shards"] == 8 and batch["alone_shards"] == 1
   assert batch["two_runs_shards"] == 4
   assert batch["one_seed_close_to_one_device"]
-  assert batch["one_seed_restored_on_one_device"]
-  assert batch["restored_chunks_run"] == 0
+  assert batch["vmap_shards"] == 8 and batch["vmap_close_to_one_device"]
+  assert batch["resumed_chunks_run"] == 1  # the last chunk, on one device
+  assert batch["resumed_close_to_one_device"]
   assert batch["two_runs_diverged"] == [[False, True]]
   assert batch["two_runs_diverged"] == batch["two_runs_diverged_alone"]
+  assert batch["sum_loss_auto_shards"] == 1
+  assert batch["sum_loss_auto_equals_one_device"]
+  assert "needs loss_fn and eval_fn to be means" in batch[
+      "sum_loss_explicit_error"]
   assert batch["replicas_equal"]
 
 

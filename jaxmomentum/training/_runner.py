@@ -16,6 +16,7 @@ from which a killed run resumes bit-for-bit.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from typing import Any, Mapping, Optional, Sequence, Union
 import weakref
@@ -142,9 +143,9 @@ def _resolve_batching(batching: str, mesh) -> str:
   return batching
 
 
-# run_grid's compiled programs: trainer -> {(device ids, batching): (init,
-# run_chunk)}. Weak keys: the programs go when the trainer goes (they hold
-# its functions, never the trainer itself).
+# run_grid's compiled programs: trainer -> {(device ids, mesh shape,
+# batching): (init, run_chunk)}. Weak keys: the programs go when the trainer
+# goes (they hold its functions, never the trainer itself).
 _PROGRAMS: "weakref.WeakKeyDictionary[Trainer, dict]" = (
     weakref.WeakKeyDictionary())
 
@@ -183,12 +184,31 @@ def _programs(trainer: Trainer, mesh, batching: str, sharding):
   return cache[key]
 
 
-def _auto_batch_shards(trainer: Trainer, num_runs: int, devices) -> int:
-  """Devices per run when there are fewer runs than devices (one process):
-  the largest divisor of the device count that leaves no device idle and
-  divides the batch size; else 1."""
+def _uses_the_batch(trainer: Trainer, hparams) -> bool:
+  """Whether the optimizer takes the minibatch itself (an ``update`` with a
+  ``batch`` parameter, as :func:`jaxmomentum.hessian_free`'s): its own work
+  on it would be repeated on every device of a batch axis, not split."""
+  if trainer.optimizer is None:
+    return False
+  opt_hparams = {k: v for k, v in hparams.items()
+                 if k not in trainer.init_hparams}
+  try:
+    update = trainer.optimizer(opt_hparams).update
+    return "batch" in inspect.signature(update).parameters
+  except (TypeError, ValueError):  # no signature, or a factory that needs
+    return False                   # traced hparams: not knowable here
+
+
+def _auto_batch_shards(trainer: Trainer, num_runs: int, devices,
+                       hparams=None) -> int:
+  """Devices per run when there are fewer runs than devices in one process:
+  the largest divisor of the device count that fits the runs into the
+  devices and divides the batch size; 1 otherwise, and for an optimizer that
+  works on the whole minibatch itself (hparams: a grid point's)."""
   num_devices = len(jax.devices() if devices is None else devices)
   if jax.process_count() > 1 or num_runs >= num_devices:
+    return 1
+  if hparams is not None and _uses_the_batch(trainer, hparams):
     return 1
   per_run = num_devices // num_runs
   return max(d for d in range(1, per_run + 1)
@@ -196,10 +216,10 @@ def _auto_batch_shards(trainer: Trainer, num_runs: int, devices) -> int:
 
 
 def _check_batch_shards(trainer: Trainer, batch_shards, num_runs: int,
-                        devices) -> tuple[int, bool]:
+                        devices, hparams) -> tuple[int, bool]:
   """``(shards, explicit)`` from run_grid's ``batch_shards`` argument."""
   if isinstance(batch_shards, str) and batch_shards == "auto":
-    return _auto_batch_shards(trainer, num_runs, devices), False
+    return _auto_batch_shards(trainer, num_runs, devices, hparams), False
   if isinstance(batch_shards, bool) or not isinstance(batch_shards,
                                                       (int, np.integer)):
     raise TypeError('batch_shards must be "auto" or an integer >= 1, got '
@@ -210,6 +230,9 @@ def _check_batch_shards(trainer: Trainer, batch_shards, num_runs: int,
     raise ValueError(
         f"batch_shards must divide the number of devices ({num_devices}) and "
         f"the batch size ({trainer.config.batch_size}), got {shards}")
+  if shards > 1 and jax.process_count() > 1:
+    raise ValueError("batch_shards > 1 runs in a single process only; got "
+                     f"{shards} with {jax.process_count()} processes")
   return shards, True
 
 
@@ -351,12 +374,16 @@ def run_grid(
       slices' gradients are averaged (``lax.pmean``) before the update. A
       positive int dividing the device count and the batch size, or
       ``"auto"`` (default): with fewer runs than devices in one process, as
-      many devices per run as leave none idle (e.g. one seed on a 2-core
-      machine's two CPU devices), else 1. Above 1, ``loss_fn`` and
-      ``eval_fn`` must be means over the batch's leading axis (then the
-      numbers equal ``batch_shards=1``'s up to float rounding); ``run_grid``
-      checks this on the first minibatch and raises ``ValueError`` when they
-      are not (``"auto"`` falls back to 1 instead).
+      many devices per run as the devices hold (e.g. one seed on a 2-core
+      machine's two CPU devices), else 1; also 1 for an optimizer whose
+      ``update`` takes the minibatch itself (:func:`jaxmomentum.hessian_free`:
+      its curvature work would be repeated on every device, not split).
+      Above 1, ``loss_fn`` and ``eval_fn`` must be floating-point means over
+      the batch's leading axis (then the numbers equal ``batch_shards=1``'s
+      up to float rounding); ``run_grid`` checks this on the first minibatch
+      and raises ``ValueError`` when they are not (``"auto"`` falls back to 1
+      instead). One process only. A checkpoint resumes under any value (the
+      rounding then follows the new one).
     distributed: settings for :func:`jaxmomentum.training.init_distributed`
       (``coordinator_address``, ``num_processes``, ``process_id``), applied
       before anything else; every process then calls ``run_grid`` with the
@@ -391,7 +418,7 @@ def run_grid(
   num_seeds, num_points = len(seeds), grid.size
   num_runs = num_seeds * num_points
   shards, explicit = _check_batch_shards(trainer, batch_shards, num_runs,
-                                        devices)
+                                        devices, grid.point(0))
   if out_dir is not None:  # after the argument checks, before compiling
     _checkpoint.check_out_dir(out_dir)
 
@@ -406,15 +433,20 @@ def run_grid(
     state = placement.init(run_seeds, hparams)
     if shards == 1:
       break
-    gap = _batch_mean_gap(trainer, placement, state, hparams, data)
+    try:
+      gap = _batch_mean_gap(trainer, placement, state, hparams, data)
+    except (ValueError, TypeError):
+      if explicit:  # our message naming the leaf, or the user's code's
+        raise
+      gap = np.inf  # e.g. a batch leaf without the batch axis first
     if gap <= _BATCH_MEAN_TOLERANCE:
       break
     if explicit:
       raise ValueError(
           f"batch_shards={shards} splits each minibatch over {shards} "
           "devices, which needs loss_fn and eval_fn to be means over the "
-          "batch's leading axis; on the first minibatch the loss or metrics "
-          f"differ from the mean over its slices by {gap:.3g} "
+          "batch's leading axis (floating-point); on the first minibatch the "
+          f"loss or metrics differ from the mean over its slices by {gap:.3g} "
           "(relative). Use batch_shards=1.")
     shards = 1
   metric_shapes = jax.eval_shape(placement.run_chunk, state, hparams, data)[1]

@@ -9,6 +9,7 @@ hyperparameters.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
 
@@ -97,6 +98,15 @@ def _shard_of_batch(batch, batch_size: int, shard):
   return _batch_slice(batch, lax.axis_index(axis) * size, size)
 
 
+def _first_replica(tree, axis):
+  """Every numeric leaf as the first device of mesh axis ``axis`` has it."""
+  def first(x):
+    if not (jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_):
+      return x  # PRNG keys and the like: never changed by an update
+    return lax.all_gather(x, axis)[0]
+  return jax.tree.map(first, tree)
+
+
 def _identity_eval_params(opt_state, params):
   del opt_state
   return params
@@ -140,10 +150,13 @@ class Trainer:
       rounding when ``loss_fn`` and ``eval_fn`` are means over the batch's
       leading axis; :func:`run_grid` checks that before using it.
     batch_mean_gap: ``batch_mean_gap(state, hparams, data, num_shards)``: the
-      largest relative difference between the loss and the metrics of
-      ``eval_fn`` on the whole minibatch of ``state.step`` and the mean of
-      those on its ``num_shards`` slices (0 up to float rounding for losses
-      that are means over the batch).
+      largest relative difference between the loss (and, when the evaluation
+      batch is split too, the metrics of ``eval_fn``) on the whole minibatch
+      of ``state.step`` and the mean of those on its ``num_shards`` slices,
+      relative to the largest of them in magnitude: 0 up to float rounding
+      for means over the batch, inf for a non-float metric.
+    optimizer: ``optimizer(hparams) -> optax.GradientTransformation``, the
+      factory applied to the optimizer's hparams.
 
   ``trainer(key, hparams)`` is ``trainer.train(key, hparams, trainer.data)``.
 
@@ -164,6 +177,7 @@ class Trainer:
       [TrainState, Hparams, Any], tuple[TrainState, Metrics]]]] = None
   batch_mean_gap: Optional[Callable[[TrainState, Hparams, Any, int],
                                     jax.Array]] = None
+  optimizer: Optional[Callable[[Hparams], optax.GradientTransformation]] = None
 
   def __repr__(self):
     return f"Trainer({self.config!r})"
@@ -407,8 +421,15 @@ def make_train(
           f"({config.batch_size})")
 
     def chunk(state, hparams, data):
-      return periods(state, hparams, data, config.evals_per_chunk,
-                     (axis_name, num_shards))
+      state, metrics = periods(state, hparams, data, config.evals_per_chunk,
+                               (axis_name, num_shards))
+      # Every device did the same updates from the same averaged gradients;
+      # all take the first device's state, so that the copies cannot drift
+      # apart (a non-deterministic kernel on a GPU could make them).
+      first = functools.partial(_first_replica, axis=axis_name)
+      return state._replace(params=first(state.params),
+                            opt_state=first(state.opt_state),
+                            diverged_at=first(state.diverged_at)), metrics
     return chunk
 
   def batch_mean_gap(state, hparams, data, num_shards):
@@ -419,30 +440,34 @@ def make_train(
     _check_batch_axis(batch, config.batch_size)
     size = config.batch_size // num_shards
     parts = [_batch_slice(batch, i * size, size) for i in range(num_shards)]
+    eval_sharded = config.eval_batch_size % num_shards == 0
 
     def stats(b):  # values only: a loss whose value is a mean over the
       # batch's examples at any params has their mean gradient too
-      params = params_for_eval(state.opt_state, state.params)
-      return {"loss": loss_fn(state.params, b),
-              "eval": _check_eval_metrics(eval_fn(params, b))}
+      out = {("loss_fn",): loss_fn(state.params, b)}
+      if eval_sharded:
+        params = params_for_eval(state.opt_state, state.params)
+        metrics = _check_eval_metrics(eval_fn(params, b))
+        out.update({("eval_fn", k): v for k, v in metrics.items()})
+      return out
 
-    whole = stats(batch)
-    mean = jax.tree.map(lambda *xs: sum(xs) / num_shards,
-                        *[stats(b) for b in parts])
+    whole, sliced = stats(batch), [stats(b) for b in parts]
 
-    def gap(a, b):  # relative to the largest entry of the whole-batch tree
-      a = [jnp.asarray(x, jnp.float32) for x in jax.tree.leaves(a)]
-      b = [jnp.asarray(x, jnp.float32) for x in jax.tree.leaves(b)]
-      scale = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in a]))
-      diff = jnp.max(jnp.stack([jnp.max(jnp.abs(x - y))
-                                for x, y in zip(a, b)]))
+    def gap(name):
+      """|whole - mean of slices| over the largest magnitude among them (a
+      mean near 0 of terms that are not, e.g. a signed residual, is
+      compared at the terms' scale); inf for a non-float metric."""
+      if not jnp.issubdtype(jnp.result_type(whole[name]), jnp.inexact):
+        return jnp.asarray(jnp.inf, jnp.float32)
+      x = jnp.asarray(whole[name], jnp.float32)
+      ys = jnp.stack([jnp.asarray(s[name], jnp.float32) for s in sliced])
+      scale = jnp.maximum(jnp.abs(x), jnp.max(jnp.abs(ys)))
+      diff = jnp.abs(x - jnp.mean(ys))
       return jnp.where(diff > 0, diff / jnp.maximum(scale, 1e-30), 0.0)
-    return jnp.max(jnp.stack(
-        [gap(whole["loss"], mean["loss"])]
-        + [gap(whole["eval"][k], mean["eval"][k]) for k in whole["eval"]]))
+    return jnp.max(jnp.stack([gap(name) for name in whole]))
 
   return Trainer(config=config, init=init, run_chunk=run_chunk, train=train,
                  evaluate=lambda state, data: evaluate(state, data),
                  data=data, init_hparams=init_hparams,
                  run_chunk_over_batch=run_chunk_over_batch,
-                 batch_mean_gap=batch_mean_gap)
+                 batch_mean_gap=batch_mean_gap, optimizer=optimizer)
