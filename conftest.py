@@ -7,10 +7,21 @@ It sits at the repository root so that it covers both halves of what
 """
 
 import importlib
+import os
 import pathlib
+import tempfile
 
-import jax
-import pytest
+# One persistent XLA compilation cache for the whole test run, set before JAX
+# starts: the two pytest-xdist workers and the tests' fresh subprocesses
+# (which inherit the environment) compile many of the same programs. It
+# changes no result (the cache is keyed by the program, the compile options,
+# the devices and the jax/jaxlib versions). An explicit setting wins.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+    tempfile.gettempdir(), f"jaxmomentum-tests-xla-cache-{os.getuid()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _PACKAGE = pathlib.Path(__file__).resolve().parent / "jaxmomentum"
 # Import names of the optional extras in pyproject.toml (plot, progress,

@@ -195,8 +195,10 @@ def _uses_the_batch(trainer: Trainer, hparams) -> bool:
   try:
     update = trainer.optimizer(opt_hparams).update
     return "batch" in inspect.signature(update).parameters
-  except (TypeError, ValueError):  # no signature, or a factory that needs
-    return False                   # traced hparams: not knowable here
+  except Exception:  # pylint: disable=broad-except
+    # No signature, or a factory that only works on traced hparams: not
+    # knowable here; the factory's own errors surface when the run traces.
+    return False
 
 
 def _auto_batch_shards(trainer: Trainer, num_runs: int, devices,
