@@ -11,23 +11,42 @@ import os
 import pathlib
 import tempfile
 
-# One persistent XLA compilation cache for the whole test run, set before JAX
-# starts: the two pytest-xdist workers and the tests' fresh subprocesses
-# (which inherit the environment) compile many of the same programs. It
-# changes no result (the cache is keyed by the program, the compile options,
-# the devices and the jax/jaxlib versions). An explicit setting wins.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
-    tempfile.gettempdir(), f"jaxmomentum-tests-xla-cache-{os.getuid()}"))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
-
-import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
-import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+import jax
+import pytest
 
 _PACKAGE = pathlib.Path(__file__).resolve().parent / "jaxmomentum"
 # Import names of the optional extras in pyproject.toml (plot, progress,
 # checkpoint, data). A package module that needs one at import time is left
 # out of the doctest run only where that dependency is absent.
 _OPTIONAL_IMPORTS = ("matplotlib", "tqdm", "orbax", "scipy", "h5py")
+
+
+_OURS = "JAXMOMENTUM_TESTS_XLA_CACHE"  # the folder this conftest chose
+
+
+def pytest_configure(config):
+  """A persistent XLA compilation cache for this test process.
+
+  Tests build the same programs again from new closures, and the tests'
+  fresh subprocesses (which inherit the environment variable) compile what
+  their parent did. It changes no result (the cache is keyed by the program,
+  the compile options, the devices and the jax/jaxlib versions). One folder
+  per pytest-xdist worker: JAX writes an entry without a lock, so two
+  workers must not read and write the same one at once. An explicit
+  ``JAX_COMPILATION_CACHE_DIR`` wins.
+  """
+  path = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+  # The xdist controller's own setting reaches its workers' environment:
+  # only a setting made outside pytest is the user's.
+  if not path or os.environ.get(_OURS) == path:
+    worker = getattr(config, "workerinput", {}).get("workerid", "main")
+    path = os.path.join(tempfile.gettempdir(),
+                        f"jaxmomentum-tests-xla-cache-{os.getuid()}", worker)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ[_OURS] = path
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+  jax.config.update("jax_compilation_cache_dir", path)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", float(
+      os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 
 def pytest_ignore_collect(collection_path, config):
