@@ -97,7 +97,7 @@ def test_batch_mean_gap(loss, eval_fn, num_shards, low, high):
                                 eval_fn=eval_fn)
   hparams = {LR: jnp.float32(0.1), MOM: jnp.float32(0.9)}
   state = trainer.init(jax.random.key(0), hparams)
-  gap = float(trainer.batch_mean_gap(state, hparams, None, num_shards))
+  gap = float(trainer.batch_mean_gap(state, None, num_shards))
   assert low <= gap <= high
 
 
@@ -118,7 +118,7 @@ def test_a_leaf_without_the_batch_axis_first_is_named():
   with pytest.raises(ValueError, match=message):
     _over_batch_axis(trainer, 2, state, hparams)
   with pytest.raises(ValueError, match=message):
-    trainer.batch_mean_gap(state, hparams, None, 2)
+    trainer.batch_mean_gap(state, None, 2)
 
 
 @pytest.mark.parametrize("num_devices,num_runs,batch_size,want", [

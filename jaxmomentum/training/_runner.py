@@ -16,6 +16,7 @@ from which a killed run resumes bit-for-bit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import time
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -46,9 +47,9 @@ from jaxmomentum.training._train import TrainState
 
 _MAX_SEED = 2**31 - 1
 _BATCHING = ("auto", "vmap", "map")
-# Largest relative gap between the whole minibatch's loss, gradient and
-# metrics and the mean over its slices that batch sharding accepts (float32
-# rounding is ~1e-6; a sum instead of a mean gives 1 - 1/batch_shards).
+# Largest relative gap between the whole minibatch's loss and metrics and the
+# mean over its slices that batch sharding accepts (float32 rounding is
+# ~1e-6; a sum instead of a mean gives 1 - 1/batch_shards).
 _BATCH_MEAN_TOLERANCE = 1e-3
 
 
@@ -165,16 +166,14 @@ def _programs(trainer: Trainer, mesh, batching: str, sharding):
     batch_shards = dict(mesh.shape).get(BATCH_AXIS, 1)
     if batch_shards > 1:  # each run's minibatch split over the batch axis
       chunk = trainer.run_chunk_over_batch(BATCH_AXIS, batch_shards)
+    batched = jax.vmap(chunk, in_axes=(0, 0, None))
     if batching == "vmap" and batch_shards == 1:
-      run_chunk = jax.jit(jax.vmap(chunk, in_axes=(0, 0, None)),
-                          donate_argnums=0, out_shardings=sharding)
+      run_chunk = jax.jit(batched, donate_argnums=0, out_shardings=sharding)
     else:
-      if batching == "vmap":
-        def run_chunk(state, hparams, data):  # this device's runs, batched
-          return jax.vmap(chunk, in_axes=(0, 0, None))(state, hparams, data)
-      else:
-        def run_chunk(state, hparams, data):  # this device's runs, one by one
-          return lax.map(lambda args: chunk(*args, data), (state, hparams))
+      def run_chunk(state, hparams, data):  # this device's runs
+        if batching == "vmap":
+          return batched(state, hparams, data)
+        return lax.map(lambda args: chunk(*args, data), (state, hparams))
 
       run_chunk = jax.jit(jax.shard_map(
           run_chunk, mesh=mesh, in_specs=(spec, spec, P()), out_specs=spec,
@@ -238,14 +237,40 @@ def _check_batch_shards(trainer: Trainer, batch_shards, num_runs: int,
   return shards, True
 
 
-def _batch_mean_gap(trainer: Trainer, placement, state, hparams,
-                    data) -> float:
-  """:attr:`Trainer.batch_mean_gap` at run 0's state and its minibatch."""
-  first = jax.device_put(jax.tree.map(lambda x: x[0], (state, hparams)),
-                         placement.replicated)  # beside the data
-  gap = jax.jit(trainer.batch_mean_gap, static_argnums=3)(
-      *first, data, placement.batch_shards)
-  return float(_to_host(gap))
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _first_minibatch_gap(trainer: Trainer, seed, hparams, data, shards: int):
+  """:attr:`Trainer.batch_mean_gap` at the initial state of run ``(seed,
+  hparams)`` (trainers hash by identity: compiled once per trainer)."""
+  state = trainer.init(jax.random.key(seed), hparams)
+  return trainer.batch_mean_gap(state, data, shards)
+
+
+def _batch_shards(trainer: Trainer, batch_shards, num_runs: int, devices,
+                  seed: int, hparams) -> int:
+  """Devices per run: ``batch_shards`` checked, and above 1 only when the
+  loss and metrics are means over the batch on run ``(seed, hparams)``'s
+  first minibatch (else ``"auto"`` gives 1 and an explicit value raises)."""
+  shards, explicit = _check_batch_shards(trainer, batch_shards, num_runs,
+                                         devices, hparams)
+  if shards == 1:
+    return 1
+  try:
+    gap = float(_first_minibatch_gap(trainer, np.int32(seed), hparams,
+                                     trainer.data, shards))
+  except (ValueError, TypeError):
+    if explicit:  # our message naming the leaf, or the user's code's
+      raise
+    return 1  # e.g. a batch leaf without the batch axis first
+  if gap <= _BATCH_MEAN_TOLERANCE:
+    return shards
+  if explicit:
+    raise ValueError(
+        f"batch_shards={shards} splits each minibatch over {shards} "
+        "devices, which needs loss_fn and eval_fn to be means over the "
+        "batch's leading axis (floating-point); on the first minibatch the "
+        f"loss or metrics differ from the mean over its slices by {gap:.3g} "
+        "(relative). Use batch_shards=1.")
+  return 1
 
 
 class _Placement:
@@ -419,38 +444,20 @@ def run_grid(
   seeds = _as_seeds(seeds)
   num_seeds, num_points = len(seeds), grid.size
   num_runs = num_seeds * num_points
-  shards, explicit = _check_batch_shards(trainer, batch_shards, num_runs,
-                                        devices, grid.point(0))
   if out_dir is not None:  # after the argument checks, before compiling
     _checkpoint.check_out_dir(out_dir)
+  shards = _batch_shards(trainer, batch_shards, num_runs, devices, seeds[0],
+                         grid.point(0))
+  placement = _Placement(trainer, devices, batching, shards)
+  rows = -(-num_runs // placement.run_shards) * placement.run_shards
 
-  while True:  # at most twice: "auto" falls back to one device per run
-    placement = _Placement(trainer, devices, batching, shards)
-    rows = -(-num_runs // placement.run_shards) * placement.run_shards
-    run_seeds = placement.put(_pad_rows(
-        np.repeat(seeds, num_points).astype(np.int32), rows))
-    hparams = {k: placement.put(_pad_rows(np.tile(v, num_seeds), rows))
-               for k, v in grid.values.items()}
-    data = placement.put_replicated(trainer.data)  # once, shared
-    state = placement.init(run_seeds, hparams)
-    if shards == 1:
-      break
-    try:
-      gap = _batch_mean_gap(trainer, placement, state, hparams, data)
-    except (ValueError, TypeError):
-      if explicit:  # our message naming the leaf, or the user's code's
-        raise
-      gap = np.inf  # e.g. a batch leaf without the batch axis first
-    if gap <= _BATCH_MEAN_TOLERANCE:
-      break
-    if explicit:
-      raise ValueError(
-          f"batch_shards={shards} splits each minibatch over {shards} "
-          "devices, which needs loss_fn and eval_fn to be means over the "
-          "batch's leading axis (floating-point); on the first minibatch the "
-          f"loss or metrics differ from the mean over its slices by {gap:.3g} "
-          "(relative). Use batch_shards=1.")
-    shards = 1
+  run_seeds = placement.put(_pad_rows(
+      np.repeat(seeds, num_points).astype(np.int32), rows))
+  hparams = {k: placement.put(_pad_rows(np.tile(v, num_seeds), rows))
+             for k, v in grid.values.items()}
+
+  data = placement.put_replicated(trainer.data)  # once, shared
+  state = placement.init(run_seeds, hparams)
   metric_shapes = jax.eval_shape(placement.run_chunk, state, hparams, data)[1]
   metrics = {k: np.full((num_runs, config.num_evals), np.nan, v.dtype)
              for k, v in metric_shapes.items()}

@@ -149,7 +149,7 @@ class Trainer:
       which every device does alike. It equals ``run_chunk`` up to float
       rounding when ``loss_fn`` and ``eval_fn`` are means over the batch's
       leading axis; :func:`run_grid` checks that before using it.
-    batch_mean_gap: ``batch_mean_gap(state, hparams, data, num_shards)``: the
+    batch_mean_gap: ``batch_mean_gap(state, data, num_shards)``: the
       largest relative difference between the loss (and, when the evaluation
       batch is split too, the metrics of ``eval_fn``) on the whole minibatch
       of ``state.step`` and the mean of those on its ``num_shards`` slices,
@@ -175,8 +175,7 @@ class Trainer:
   init_hparams: tuple[str, ...] = ()
   run_chunk_over_batch: Optional[Callable[[str, int], Callable[
       [TrainState, Hparams, Any], tuple[TrainState, Metrics]]]] = None
-  batch_mean_gap: Optional[Callable[[TrainState, Hparams, Any, int],
-                                    jax.Array]] = None
+  batch_mean_gap: Optional[Callable[[TrainState, Any, int], jax.Array]] = None
   optimizer: Optional[Callable[[Hparams], optax.GradientTransformation]] = None
 
   def __repr__(self):
@@ -432,9 +431,8 @@ def make_train(
                             diverged_at=first(state.diverged_at)), metrics
     return chunk
 
-  def batch_mean_gap(state, hparams, data, num_shards):
+  def batch_mean_gap(state, data, num_shards):
     """Whole minibatch vs the mean over its slices (see :class:`Trainer`)."""
-    del hparams  # the loss does not depend on them
     batch = sample_fn(jax.random.fold_in(state.data_key, state.step),
                       config.batch_size, data)
     _check_batch_axis(batch, config.batch_size)
