@@ -171,3 +171,17 @@ def test_one_device_keeps_one_device_per_run():
   result = training.run_grid(trainer, {LR: [0.1], MOM: [0.9]}, 1,
                              progress=False)
   assert result.batch_shards == 1
+
+
+def test_devices_leave_a_chunk_with_the_first_devices_state():
+  """Copies that differ (as a non-deterministic kernel could make them)
+  are made equal to the first device's at the end of every chunk."""
+  trainer = toy.make_trainer(num_steps=10, eval_every=10)
+  hparams = {LR: jnp.float32(0.05), MOM: jnp.float32(0.9)}
+  states = jax.vmap(trainer.init, in_axes=(0, None))(
+      jax.random.split(jax.random.key(0), 2), hparams)  # two different copies
+  chunk = trainer.run_chunk_over_batch("batch", 2)
+  out, _ = jax.jit(jax.vmap(chunk, in_axes=(0, None, None),
+                            axis_name="batch"))(states, hparams, None)
+  for leaf in jax.tree.leaves((out.params, out.opt_state)):
+    np.testing.assert_array_equal(leaf[1], leaf[0])
